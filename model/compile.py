@@ -1,0 +1,132 @@
+"""Compile the symbolic mechanism into plain numeric functions.
+
+From the one sympy definition this derives, by common-subexpression elimination and code printing:
+
+* ``rhs(t, y, p) -> dy/dt``, shape ``(n_states,)``, canonical units per day;
+* ``jac(t, y, p) -> d(dy/dt)/dy``, shape ``(n_states, n_states)``, the analytic Jacobian;
+* ``observe(Y, p) -> (n_times, n_observables)`` for a whole trajectory ``Y`` of shape ``(n_times, n_states)``.
+
+The generated source is kept on the compiled model (``source``), so it can be read, tested, or handed to a
+JIT compiler. Parameters stay inputs: a fit or a population changes ``p`` without recompiling.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.numpy import NumPyPrinter
+
+from .mechanism import MODULES, Mechanism, build_mechanism
+from .mechanism.core import Expression, State
+
+
+def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int, ...], printer, array_mod: str,
+             n_time_vector: bool = False) -> str:
+    """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``."""
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines = [f"def {name}(t, y, p):"]
+    if n_time_vector:
+        lines.append(f"    ({', '.join(args[0])}{',' if len(args[0]) == 1 else ''}) = y.T")
+    else:
+        lines.append(f"    ({', '.join(args[0])}{',' if len(args[0]) == 1 else ''}) = y")
+    lines.append(f"    ({', '.join(args[1])}{',' if len(args[1]) == 1 else ''}) = p")
+    for sym, e in replacements:
+        lines.append(f"    {sym} = {printer.doprint(e)}")
+    if n_time_vector:
+        lines.append(f"    _n = y.shape[0]")
+        lines.append(f"    _out = {array_mod}.empty((_n, {len(exprs)}))")
+        for i, e in enumerate(reduced):
+            lines.append(f"    _out[:, {i}] = {printer.doprint(e)}")
+    else:
+        lines.append(f"    _out = {array_mod}.zeros({shape})")
+        for i, e in enumerate(reduced):
+            if e == 0:
+                continue
+            idx = i if len(shape) == 1 else f"{i // shape[1]}, {i % shape[1]}"
+            lines.append(f"    _out[{idx}] = {printer.doprint(e)}")
+    lines.append("    return _out")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """The mechanism compiled to numeric functions over canonical plain floats.
+
+    ``rhs(t, y, p)`` and ``jac(t, y, p)`` take ``y`` of shape ``(n_states,)`` in the states' units and ``p`` of
+    shape ``(n_parameters,)`` in the parameters' units (see ``state_units``, ``parameter_units``); time in days.
+    """
+
+    mechanism: Mechanism
+    rhs: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    observe: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    initial: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    source: str = field(repr=False)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.mechanism.state_names
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return self.mechanism.parameter_names
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.mechanism.observables)
+
+    @property
+    def state_units(self) -> tuple[str, ...]:
+        return tuple(s.unit for s in self.mechanism.states)
+
+    @property
+    def parameter_units(self) -> tuple[str, ...]:
+        return tuple(p.unit for p in self.mechanism.parameters)
+
+    @property
+    def observables(self) -> tuple[State | Expression, ...]:
+        return self.mechanism.observables
+
+    def state_index(self, name: str) -> int:
+        return self.state_names.index(name)
+
+    def parameter_index(self, name: str) -> int:
+        return self.parameter_names.index(name)
+
+
+def compile_mechanism(mech: Mechanism) -> CompiledModel:
+    """Generate and compile ``rhs``, ``jac``, ``observe`` and ``initial`` for ``mech``."""
+    ys = [s.sym for s in mech.states]
+    ynames = [s.name for s in mech.states]
+    pnames = [p.name for p in mech.parameters]
+    f = [mech.expand(mech.rates[s.name]) for s in mech.states]
+    jac = sp.Matrix(f).jacobian(ys)
+    obs = [mech.expand(o.sym if isinstance(o, State) else o.formula) for o in mech.observables]
+    # Observables that are constant (a plain state) still need a column per time point.
+    init = [mech.expand(s.initial) for s in mech.states]
+
+    scalar = PythonCodePrinter({"fully_qualified_modules": True})
+    vector = NumPyPrinter({"fully_qualified_modules": True})
+    n = len(ys)
+    src = "\n\n".join([
+        "import math\nimport numpy",
+        _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy"),
+        _codegen("jac", [ynames, pnames], list(jac), (n, n), scalar, "numpy"),
+        _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
+                 n_time_vector=True),
+        _codegen("initial", [ynames, pnames], init, (n,), scalar, "numpy"),
+    ])
+    namespace: dict = {}
+    exec(compile(src, "<il2als generated model>", "exec"), namespace)
+    return CompiledModel(mech, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src)
+
+
+@functools.lru_cache(maxsize=4)
+def default_model() -> CompiledModel:
+    """The package's mechanism, assembled, unit-checked and compiled once per process."""
+    return compile_mechanism(build_mechanism(MODULES))

@@ -1,0 +1,271 @@
+"""Building blocks of the symbolic mechanism: states, parameters, named expressions and modules.
+
+A module is a declaration: sympy symbols with units and descriptions, and a rate law for each state it owns.
+It holds no values and runs nothing on import. Modules refer to another module's symbols by name
+(:meth:`ModuleBuilder.uses`); :class:`Mechanism` assembles them and checks that every symbol is declared once,
+every state has one rate, every parameter is used, and every term is dimensionally consistent.
+
+Time inside the mechanism is in days: a rate of a state in unit ``u`` must have unit ``u/day``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import sympy as sp
+
+from ..errors import ModelError
+
+TIME_UNIT = "day"
+t = sp.Symbol("t", real=True)
+
+Baseline = Literal["steady", "fixed"]
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The one sympy symbol for ``name`` (shared by every module)."""
+    return sp.Symbol(name, real=True)
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable: canonical ``unit`` inside the solver, ``output_unit`` for tables and plots.
+
+    ``baseline`` says how its pre-treatment value is set: ``"steady"``, the model's own steady state for
+    the patient (with the ``"fixed"`` states held); ``"fixed"``, the value of ``initial`` (an expression of
+    parameters, e.g. the motor-neuron reserve at entry).
+    """
+
+    name: str
+    unit: str
+    description: str
+    module: str
+    baseline: Baseline = "steady"
+    initial: sp.Expr = sp.Integer(0)
+    output_unit: str | None = None
+    observable: bool = False
+    label: str | None = None
+
+    @property
+    def sym(self) -> sp.Symbol:
+        return symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter: canonical ``unit`` and physical bounds (a value outside them is an error)."""
+
+    name: str
+    unit: str
+    description: str
+    module: str
+    lower: float = 0.0
+    upper: float = float("inf")
+    integer: bool = False
+
+    @property
+    def sym(self) -> sp.Symbol:
+        return symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A named intermediate or observable: ``formula`` in canonical ``unit``."""
+
+    name: str
+    unit: str
+    formula: sp.Expr
+    description: str
+    module: str
+    output_unit: str | None = None
+    observable: bool = False
+    label: str | None = None
+
+    @property
+    def sym(self) -> sp.Symbol:
+        return symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Module:
+    """One mechanism module: the states it owns, their rates, its parameters and named expressions."""
+
+    name: str
+    title: str
+    description: str
+    states: tuple[State, ...]
+    parameters: tuple[Parameter, ...]
+    expressions: tuple[Expression, ...]
+    rates: tuple[tuple[str, sp.Expr], ...]
+    uses: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass
+class ModuleBuilder:
+    """Declare a module line by line; :meth:`build` freezes it into a :class:`Module`."""
+
+    name: str
+    title: str
+    description: str
+    references: tuple[str, ...] = ()
+    _states: list[State] = field(default_factory=list)
+    _params: list[Parameter] = field(default_factory=list)
+    _exprs: list[Expression] = field(default_factory=list)
+    _rates: dict[str, sp.Expr] = field(default_factory=dict)
+    _uses: list[str] = field(default_factory=list)
+
+    def state(self, name: str, unit: str, description: str, **kw: object) -> sp.Symbol:
+        self._states.append(State(name, unit, description, self.name, **kw))  # type: ignore[arg-type]
+        return symbol(name)
+
+    def parameter(self, name: str, unit: str, description: str, **kw: object) -> sp.Symbol:
+        self._params.append(Parameter(name, unit, description, self.name, **kw))  # type: ignore[arg-type]
+        return symbol(name)
+
+    def expression(self, name: str, unit: str, formula: sp.Expr, description: str, **kw: object) -> sp.Symbol:
+        self._exprs.append(Expression(name, unit, sp.sympify(formula), description, self.name, **kw))  # type: ignore[arg-type]
+        return symbol(name)
+
+    def uses(self, *names: str) -> tuple[sp.Symbol, ...] | sp.Symbol:
+        """Symbols declared by other modules (resolved and checked at assembly)."""
+        self._uses.extend(names)
+        syms = tuple(symbol(n) for n in names)
+        return syms[0] if len(syms) == 1 else syms
+
+    def rate(self, state: sp.Symbol, formula: sp.Expr) -> None:
+        if state.name in self._rates:
+            raise ModelError(f"module {self.name}: state '{state.name}' has two rate laws; give it one")
+        self._rates[state.name] = sp.sympify(formula)
+
+    def build(self) -> Module:
+        return Module(
+            self.name,
+            self.title,
+            self.description,
+            tuple(self._states),
+            tuple(self._params),
+            tuple(self._exprs),
+            tuple(self._rates.items()),
+            tuple(self._uses),
+            self.references,
+        )
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """The assembled, checked mechanism: ordered states, parameters, expressions and rates.
+
+    Attributes are in declaration order, which fixes the order of the state vector ``y`` and of the
+    parameter vector ``p`` used by the compiled model.
+    """
+
+    modules: tuple[Module, ...]
+    states: tuple[State, ...]
+    parameters: tuple[Parameter, ...]
+    expressions: tuple[Expression, ...]
+    rates: dict[str, sp.Expr]
+
+    @classmethod
+    def assemble(cls, modules: tuple[Module, ...], check_units: bool = True) -> "Mechanism":
+        states = tuple(s for m in modules for s in m.states)
+        params = tuple(p for m in modules for p in m.parameters)
+        exprs = tuple(e for m in modules for e in m.expressions)
+        names: dict[str, str] = {}
+        for kind, items in (("state", states), ("parameter", params), ("expression", exprs)):
+            for it in items:
+                if it.name in names or it.name == "t":
+                    raise ModelError(f"'{it.name}' is declared twice ({names.get(it.name, 'reserved')} and {kind}); rename one")
+                names[it.name] = kind
+        rates: dict[str, sp.Expr] = {}
+        for m in modules:
+            own = {s.name for s in m.states}
+            for name, formula in m.rates:
+                if name not in own:
+                    raise ModelError(f"module {m.name} gives a rate for '{name}', which it does not own; move the rate to its module")
+                rates[name] = formula
+            for u in m.uses:
+                if u not in names:
+                    raise ModelError(f"module {m.name} uses '{u}', which no module declares; declare it or fix the name")
+        for s in states:
+            if s.name not in rates:
+                raise ModelError(f"state '{s.name}' has no rate law; add one in module {s.module}")
+        known = set(names) | {"t"}
+        for label, formula in [*((f"d{k}/dt", v) for k, v in rates.items()), *((e.name, e.formula) for e in exprs),
+                               *((f"initial {s.name}", s.initial) for s in states)]:
+            unknown = {str(x) for x in formula.free_symbols} - known
+            if unknown:
+                raise ModelError(f"{label} uses undeclared symbol(s) {sorted(unknown)}; declare them in a module")
+        mech = cls(tuple(modules), states, params, exprs, rates)
+        mech._check_acyclic()
+        used = set()
+        for formula in [*rates.values(), *(e.formula for e in exprs), *(s.initial for s in states)]:
+            used |= {str(x) for x in formula.free_symbols}
+        unused = [p.name for p in params if p.name not in used and p.name not in mech.dose_parameter_names]
+        if unused:
+            raise ModelError(f"parameter(s) {unused} are declared but used nowhere; remove them or use them")
+        if check_units:
+            from .units_check import check_units as _check
+
+            _check(mech)
+        return mech
+
+    # -- names and lookups ------------------------------------------------------------------------------
+    dose_parameter_names = ("bioavailability", "absorption_lag", "body_surface_area", "aldesleukin_specific_activity")
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def unit_of(self, name: str) -> str:
+        for group in (self.states, self.parameters, self.expressions):
+            for it in group:
+                if it.name == name:
+                    return it.unit
+        raise KeyError(name)
+
+    def _check_acyclic(self) -> None:
+        enames = {e.name for e in self.expressions}
+        deps = {e.name: {str(s) for s in e.formula.free_symbols} & enames for e in self.expressions}
+        seen: set[str] = set()
+        stack: set[str] = set()
+
+        def visit(n: str) -> None:
+            if n in stack:
+                raise ModelError(f"expression '{n}' depends on itself; break the cycle")
+            if n in seen:
+                return
+            stack.add(n)
+            for d in deps[n]:
+                visit(d)
+            stack.discard(n)
+            seen.add(n)
+
+        for n in deps:
+            visit(n)
+
+    def expand(self, formula: sp.Expr) -> sp.Expr:
+        """``formula`` with every named expression replaced by its definition (states and parameters only)."""
+        subs = {e.sym: e.formula for e in self.expressions}
+        for _ in range(len(self.expressions) + 1):
+            new = formula.xreplace(subs)
+            if new == formula:
+                return formula
+            formula = new
+        return formula
+
+    @property
+    def observables(self) -> tuple[State | Expression, ...]:
+        """States and expressions flagged as observables, in declaration order."""
+        return tuple(x for m in self.modules for x in (*m.states, *m.expressions) if x.observable)

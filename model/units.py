@@ -1,0 +1,113 @@
+"""The package's single pint registry and the conversions at its boundaries.
+
+Canonical units inside the solver are the units declared by the mechanism (days, IU, mL, pg, cells ...);
+everything that enters or leaves the package is a pint Quantity or a string pint can parse.
+
+* ``IU`` (international unit of IL-2 activity) has its own dimension ``[activity]``; ``MIU`` is mega-IU.
+* Aldesleukin mass and activity convert through the ``aldesleukin`` context (16.4 MIU/mg by default,
+  Proleukin label), overridable: ``q.to("MIU", "aldesleukin", specific_activity=...)``.
+* ``cell`` counts cells (dimension ``[cell]``), so ``cells/uL`` is a concentration of cells.
+* Doses per body-surface area (``MIU/m**2``) are resolved with a patient's BSA by :func:`dose_to_iu`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pint
+
+from .errors import UnitError
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg.define("international_unit = [activity] = IU")
+ureg.define("cell = [cell] = cells")
+ureg.formatter.default_format = "~"
+Q_ = ureg.Quantity
+
+#: Proleukin label: 18 MIU per 1.1 mg after reconstitution.
+ALDESLEUKIN_SPECIFIC_ACTIVITY = Q_(16.4, "MIU/mg")
+
+_ald = pint.Context("aldesleukin", defaults={"specific_activity": ALDESLEUKIN_SPECIFIC_ACTIVITY})
+_ald.add_transformation("[mass]", "[activity]", lambda ureg, x, specific_activity: x * specific_activity)
+_ald.add_transformation("[activity]", "[mass]", lambda ureg, x, specific_activity: x / specific_activity)
+ureg.add_context(_ald)
+
+ACTIVITY = ureg.IU.dimensionality
+MASS = ureg.gram.dimensionality
+ACTIVITY_PER_AREA = (ureg.IU / ureg.meter**2).dimensionality
+MASS_PER_AREA = (ureg.gram / ureg.meter**2).dimensionality
+TIME = ureg.day.dimensionality
+
+
+def quantity(value: object, what: str = "value") -> pint.Quantity:
+    """Parse ``value`` (a Quantity, or a string such as ``"2 MIU"``) into a Quantity of this registry."""
+    if isinstance(value, pint.Quantity):
+        if value._REGISTRY is not ureg:
+            value = Q_(value.magnitude, str(value.units))
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise UnitError(f"{what}: empty; give a number with a unit, e.g. '2 MIU'")
+        try:
+            q = ureg.Quantity(text)
+        except Exception as exc:  # pint raises several types (UndefinedUnitError, DefinitionSyntaxError, ...)
+            raise UnitError(f"{what}: cannot read '{value}' as a quantity ({exc}); write e.g. '2 MIU' or '1 hour'") from None
+        if not isinstance(q, pint.Quantity):
+            q = Q_(q, "")
+        return q
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise UnitError(f"{what}: {value!r} has no unit; give a quantity with a unit, e.g. '{value} day'")
+    raise UnitError(f"{what}: expected a quantity with a unit, got {type(value).__name__}")
+
+
+def to_unit(value: object, unit: str, what: str = "value") -> float:
+    """Convert ``value`` to a plain float in ``unit``; a wrong dimension raises :class:`UnitError`."""
+    q = quantity(value, what)
+    try:
+        m = q.to(unit).magnitude
+    except pint.DimensionalityError:
+        raise UnitError(
+            f"{what}: '{q:~}' has dimension {q.dimensionality} but must be convertible to '{unit}'"
+        ) from None
+    m = float(m)
+    if math.isnan(m):
+        raise UnitError(f"{what}: is NaN; give a finite number")
+    return m
+
+
+def dose_to_iu(
+    amount: pint.Quantity,
+    *,
+    body_surface_area: pint.Quantity | None = None,
+    specific_activity: pint.Quantity = ALDESLEUKIN_SPECIFIC_ACTIVITY,
+) -> float:
+    """Return a dose in IU from an activity (IU, MIU), a mass (ug, mg) or a per-area amount (MIU/m**2).
+
+    Mass converts with ``specific_activity`` (default 16.4 MIU/mg, Proleukin label); per-area amounts need
+    ``body_surface_area``.
+    """
+    q = quantity(amount, "dose amount")
+    dim = q.dimensionality
+    if dim in (ACTIVITY_PER_AREA, MASS_PER_AREA):
+        if body_surface_area is None:
+            raise UnitError(f"dose '{q:~}' is per body-surface area; give the patient's body_surface_area (e.g. '1.9 m**2')")
+        q = q * quantity(body_surface_area, "body_surface_area")
+        dim = q.dimensionality
+    if dim == ACTIVITY:
+        return float(q.to("IU").magnitude)
+    if dim == MASS:
+        return float(q.to("IU", "aldesleukin", specific_activity=quantity(specific_activity)).magnitude)
+    raise UnitError(
+        f"dose '{q:~}' has dimension {q.dimensionality}; a dose is an activity (IU, MIU), a mass of aldesleukin "
+        "(ug, mg) or an amount per area (MIU/m**2)"
+    )
+
+
+def unit_label(unit: str) -> str:
+    """Label for a column header: the declared unit as written, '1' for dimensionless, '%' for percent."""
+    if unit in ("", "dimensionless", "1"):
+        return "1"
+    if unit == "percent":
+        return "%"
+    return unit
