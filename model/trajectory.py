@@ -117,3 +117,28 @@ class Trajectory:
             raise Il2alsError("to_dataframe needs pandas; install it with: pip install 'il2als[pandas]'") from None
         arr, headers = self.to_numpy(names)
         return pd.DataFrame(arr, columns=headers)
+
+
+def summarise(tr: Trajectory) -> dict[str, tuple[float, str]]:
+    """Key figures of one trajectory, each ``(value, unit)``: baselines, peaks, end values, ALSFRS-R slope."""
+    t = tr.time
+    months = t / 30.4375
+    out: dict[str, tuple[float, str]] = {}
+    tp = tr["treg_pct_cd4"]
+    out["treg_pct_cd4_baseline"] = (float(tp[0]), "%")
+    out["treg_pct_cd4_peak"] = (float(tp.max()), "%")
+    out["treg_fold_peak"] = (float(tp.max() / tp[0]), "1")
+    out["effector_activation_peak"] = (float(tr["effector_activation"].max()), "1")
+    for n in ("ccl2_plasma", "ccl2_csf", "nfl_csf", "pnfh_csf", "nfl_serum"):
+        out[f"{n}_baseline"] = (float(tr[n][0]), tr.unit(n))
+        out[f"{n}_mean"] = (float(np.mean(tr[n])), tr.unit(n))
+    out["mn_reserve_baseline"] = (float(tr["mn_reserve"][0]), "%")
+    out["mn_reserve_end"] = (float(tr["mn_reserve"][-1]), "%")
+    a = tr["alsfrs_r"]
+    out["alsfrs_r_baseline"] = (float(a[0]), "points")
+    out["alsfrs_r_end"] = (float(a[-1]), "points")
+    slope = float(np.polyfit(months, a, 1)[0]) if len(t) > 2 else float("nan")
+    out["alsfrs_r_slope"] = (slope, "points/month")
+    out["survival_end"] = (float(tr["survival"][-1]), "1")
+    out["duration"] = (float(t[-1]), "day")
+    return out

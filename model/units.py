@@ -21,6 +21,7 @@ from .errors import UnitError
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 ureg.define("international_unit = [activity] = IU")
 ureg.define("cell = [cell] = cells")
+ureg.define("alsfrs_point = [] = points")  # one point of the ALSFRS-R scale (0-48), dimensionless
 ureg.formatter.default_format = "~"
 Q_ = ureg.Quantity
 
@@ -108,6 +109,7 @@ def unit_label(unit: str) -> str:
     """Label for a column header: the declared unit as written, '1' for dimensionless, '%' for percent."""
     if unit in ("", "dimensionless", "1"):
         return "1"
-    if unit == "percent":
-        return "%"
-    return unit
+    return _LABELS.get(unit, unit.replace("percent", "%"))
+
+
+_LABELS = {"percent": "%", "alsfrs_point": "points", "alsfrs_point/month": "points/month"}

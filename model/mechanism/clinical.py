@@ -28,7 +28,7 @@ p = m.parameter("hazard_hill", "dimensionless", "steepness of the hazard in the 
 hb = m.parameter("hazard_background", "1/day", "background (non-ALS) mortality")
 
 m.expression("alsfrs_r", "dimensionless", 48 / (1 + (n50 / n) ** h), "ALSFRS-R total score (0-48)",
-             observable=True, output_unit="dimensionless", label="ALSFRS")
+             observable=True, output_unit="alsfrs_point", label="ALSFRS")
 haz = m.expression("death_hazard", "1/day", hb + hmax / (1 + (n / nh50) ** p), "instantaneous death hazard",
                    observable=True, output_unit="1/year", label="h")
 m.rate(cumhaz, haz)

@@ -1,0 +1,78 @@
+"""Writing run folders: atomically, with a manifest of what produced them.
+
+:func:`atomic_dir` yields a temporary sibling folder; only when the block finishes is it moved into place,
+replacing any previous output. An error or an interrupt leaves the previous complete output (or none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import Il2alsError
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Write a folder atomically: ``with atomic_dir("out") as tmp: ...`` then ``tmp`` becomes ``out``."""
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise Il2alsError(f"output '{final}' exists and is not a folder; choose another --out")
+    parent = final.parent if str(final.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Il2alsError(f"cannot create the output folder '{parent}' ({exc.strerror}); choose another --out") from None
+    tmp = parent / f".{final.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def file_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def environment() -> dict[str, str]:
+    """Versions of the package, Python and the numerical libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("il2als", "numpy", "scipy", "sympy", "pint", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def write_manifest(folder: Path, **content: object) -> Path:
+    """Write ``manifest.json``: what produced the run (command, versions, time) plus ``content``."""
+    manifest = {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["il2als", *sys.argv[1:]]) if sys.argv else "",
+        "environment": environment(),
+        **content,
+    }
+    p = folder / "manifest.json"
+    p.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return p
