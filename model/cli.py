@@ -36,7 +36,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .dosing import regimen as as_regimen
     from .io import atomic_dir, write_manifest
     from .parameters import load_parameters
-    from .simulate import SolverOptions, simulate
+    from .simulate import SolverOptions, check_grid, simulate
     from .trajectory import summarise
 
     if args.days is not None and args.duration is not None:
@@ -47,6 +47,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         duration = f"{args.days} day"
     else:
         duration = args.duration or "640 day"
+    check_grid(duration, args.step)
     reg = as_regimen(args.regimen)
     profiles = _split(args.profile)
     if not profiles:
@@ -68,9 +69,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     for label, ps in params:
         for arm, r in arms:
             t0 = time.perf_counter()
-            print(f"il2als: simulating {label} under {arm} for {duration} ...", end="", file=sys.stderr, flush=True)
+            print(f"il2als: simulating {label} under {arm} for {duration} ...", file=sys.stderr, flush=True)
             tr = simulate(ps, r, duration, step=args.step, options=options)
-            print(f" done ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+            print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
             runs.append((label, arm, tr))
     out = Path(args.out)
     with atomic_dir(out) as tmp:
@@ -123,15 +124,15 @@ def _write_summary_csv(path: Path, rows: list[dict]) -> None:
 def _print_summary(runs) -> None:  # noqa: ANN001
     from .trajectory import summarise
 
-    cols = [("treg_pct_cd4_peak", "Treg peak"), ("ccl2_csf_mean", "CSF CCL2"), ("nfl_serum_mean", "sNfL"),
-            ("pnfh_csf_baseline", "CSF pNfH0"), ("alsfrs_r_slope", "ALSFRS-R slope"), ("alsfrs_r_end", "ALSFRS-R end"),
-            ("survival_end", "survival end")]
-    first = summarise(runs[0][2])
-    head = f"{'profile':<10}{'regimen':<14}" + "".join(f"{lab + ' [' + first[k][1] + ']':>24}" for k, lab in cols)
-    print(head)
-    for label, arm, tr in runs:
-        s = summarise(tr)
-        print(f"{label:<10}{arm:<14}" + "".join(f"{s[k][0]:>24.4g}" for k, _ in cols))
+    cols = [("treg_pct_cd4_peak", "Treg peak"), ("ccl2_csf_mean", "CSF CCL2 mean"), ("nfl_serum_mean", "sNfL mean"),
+            ("pnfh_csf_baseline", "CSF pNfH at start"), ("alsfrs_r_slope", "ALSFRS-R slope"),
+            ("alsfrs_r_end", "ALSFRS-R end"), ("survival_end", "survival end")]
+    sums = [(label, arm, summarise(tr)) for label, arm, tr in runs]
+    heads = [f"{lab} [{sums[0][2][k][1]}]" for k, lab in cols]
+    widths = [len(h) + 2 for h in heads]
+    print(f"{'profile':<10}{'regimen':<14}" + "".join(f"{h:>{w}}" for h, w in zip(heads, widths)))
+    for label, arm, s in sums:
+        print(f"{label:<10}{arm:<14}" + "".join(f"{s[k][0]:>{w}.4g}" for (k, _), w in zip(cols, widths)))
 
 
 def cmd_regimens(args: argparse.Namespace) -> int:

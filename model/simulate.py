@@ -198,6 +198,19 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, t_events: np.
     return out
 
 
+def check_grid(duration: object, step: object) -> tuple[float, float]:
+    """(duration, step) in days, checked: both times, positive, step <= duration, a bounded number of points."""
+    T = to_unit(duration, "day", "duration")
+    dt = to_unit(step, "day", "step")
+    if not (T > 0) or not math.isfinite(T):
+        raise Il2alsError(f"duration {duration} must be positive and finite, e.g. '640 day'")
+    if not (0 < dt <= T):
+        raise Il2alsError(f"step {step} must be positive and no longer than the duration {duration}")
+    if T / dt > 5e6:
+        raise Il2alsError(f"step {step} over {duration} gives {T / dt:.3g} output points; use a coarser step")
+    return T, dt
+
+
 def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = "640 day", *,
              step: object = "1 day", options: SolverOptions = SolverOptions(),
              model: CompiledModel | None = None) -> Trajectory:
@@ -216,14 +229,7 @@ def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = 
     """
     model = model or default_model()
     reg = as_regimen(regimen)
-    T = to_unit(duration, "day", "duration")
-    dt = to_unit(step, "day", "step")
-    if not (T > 0):
-        raise Il2alsError(f"duration {duration} must be positive, e.g. '640 day'")
-    if not (0 < dt <= T):
-        raise Il2alsError(f"step {step} must be positive and no longer than the duration {duration}")
-    if T / dt > 5e6:
-        raise Il2alsError(f"step {step} over {duration} gives {T / dt:.3g} output points; use a coarser step")
+    T, dt = check_grid(duration, step)
     p = params.vector(model)
     t_ev, inc = dose_events(p, reg, model)
     if np.any(t_ev > T):
