@@ -80,7 +80,8 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
     # Relax towards the steady state, then polish it with Newton on the free states.
     sol = solve_ivp(frozen, (0.0, 5000.0), y, method="LSODA", jac=frozen_jac, rtol=1e-8, atol=1e-10)
     if sol.status < 0 or not np.all(np.isfinite(sol.y[:, -1])):
-        raise SolverError(f"baseline: relaxation to the steady state failed ({sol.message}); check the parameters")
+        why = sol.message if sol.status < 0 else "non-finite values"
+        raise SolverError(f"baseline: relaxation to the steady state failed ({why}); check the parameters")
     y = sol.y[:, -1].copy()
 
     def resid(x: np.ndarray) -> np.ndarray:
@@ -170,13 +171,7 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, t_events: np.
         sol = solve_ivp(f, (a, b), y, method=options.method, jac=j, t_eval=t_out[idx] if len(idx) else None,
                         rtol=options.rtol, atol=atol, max_step=options.max_step)
         if sol.status < 0 or not np.all(np.isfinite(sol.y)):
-            t_fail = sol.t[-1] if len(sol.t) else a
-            yy = sol.y[:, -1] if sol.y.size else y
-            bad = [n for n, v, s in zip(model.state_names, yy, scale) if not np.isfinite(v) or v < -1e-6 * s]
-            raise SolverError(
-                f"{label}solver failed at t = {t_fail:.6g} day ({sol.message.strip()}); states out of range: "
-                f"{', '.join(bad) or 'none (step size collapsed)'}; try --method Radau or check the parameters"
-            )
+            raise _failure(model, p, sol, a, y, scale, label)
         if len(idx):
             out[idx] = sol.y.T
         if sol.y.size and len(idx) and sol.t[-1] == b:
@@ -209,6 +204,33 @@ def check_grid(duration: object, step: object) -> tuple[float, float]:
     if T / dt > 5e6:
         raise Il2alsError(f"step {step} over {duration} gives {T / dt:.3g} output points; use a coarser step")
     return T, dt
+
+
+def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.ndarray, scale: np.ndarray,
+             label: str) -> SolverError:
+    """A one-line error naming when the solution went wrong and which states' rates were at fault."""
+    t_last, y_last = a, y_start
+    if sol.y.size:
+        good = np.all(np.isfinite(sol.y), axis=0)
+        bad_at = np.nonzero(~good)[0]
+        first_bad = int(bad_at[0]) if len(bad_at) else sol.y.shape[1]
+        if first_bad > 0:
+            t_last, y_last = sol.t[first_bad - 1], sol.y[:, first_bad - 1]
+        t_fail = sol.t[first_bad] if first_bad < len(sol.t) else sol.t[-1]
+    else:
+        t_fail = a
+    with np.errstate(all="ignore"):
+        d = model.rhs(t_fail, y_last, p)
+    names = np.array(model.state_names)
+    bad = [n for n, v, dv, s in zip(names, y_last, d, scale) if not np.isfinite(dv) or not np.isfinite(v) or v < -1e-6 * s]
+    if not bad:  # a blow-up from finite rates: name the fastest-moving states
+        rel = np.abs(d) / scale
+        bad = [f"{n} (fastest)" for n in names[np.argsort(rel)[::-1][:3]]]
+    why = sol.message.strip() if sol.status < 0 else "non-finite values"
+    return SolverError(
+        f"{label}solver failed at t = {t_fail:.6g} day ({why}); states whose rates went wrong after t = {t_last:.6g} day: "
+        f"{', '.join(bad) or 'none found (step size collapsed)'}; try --method Radau or check the parameters"
+    )
 
 
 def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = "640 day", *,

@@ -77,3 +77,24 @@ def test_all_90_doses_reach_the_depot(sim):
     jumps = np.nonzero(np.diff(depot) > 0.5 * ps.value("bioavailability") * 2e6)[0]
     assert len(jumps) == 90
     np.testing.assert_allclose(tr.time[jumps + 1], np.ceil((tr.dose_times + lag) * 24) / 24, atol=1e-9)
+
+
+def test_a_solver_failure_names_the_time_and_the_states():
+    import dataclasses
+
+    from il2als.errors import SolverError
+
+    model = default_model()
+    ib = model.state_index("microglia_activation")
+    depot = model.state_index("il2_depot")
+
+    def blows_up(t, y, p):
+        d = model.rhs(t, y, p)
+        if t > 12.0 and y[depot] > 0:  # only after dosing, so the baseline is unaffected
+            d[ib] = np.nan
+        return d
+
+    broken = dataclasses.replace(model, rhs=blows_up)
+    with pytest.raises(SolverError, match=r"t = 1[0-9.]* day.*microglia_activation") as exc:
+        simulate(load_parameters("default"), "ms-il2", "30 day", model=broken)
+    assert "\n" not in str(exc.value)
