@@ -30,11 +30,15 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
     """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``."""
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
     lines = [f"def {name}(t, y, p):"]
-    if n_time_vector:
-        lines.append(f"    ({', '.join(args[0])}{',' if len(args[0]) == 1 else ''}) = y.T")
-    else:
-        lines.append(f"    ({', '.join(args[0])}{',' if len(args[0]) == 1 else ''}) = y")
-    lines.append(f"    ({', '.join(args[1])}{',' if len(args[1]) == 1 else ''}) = p")
+    used = set().union(*(e.free_symbols for e in exprs)) | set().union(*(e.free_symbols for _, e in replacements)) if exprs else set()
+    used = {str(u) for u in used}
+    # Indexed reads (not tuple unpacking) so that numba can compile the same source.
+    for i, a in enumerate(args[0]):
+        if a in used:
+            lines.append(f"    {a} = y[:, {i}]" if n_time_vector else f"    {a} = y[{i}]")
+    for i, a in enumerate(args[1]):
+        if a in used:
+            lines.append(f"    {a} = p[{i}]")
     for sym, e in replacements:
         lines.append(f"    {sym} = {printer.doprint(e)}")
     if n_time_vector:

@@ -111,11 +111,13 @@ class Regimen:
         return np.array([d.time for d in self.doses], dtype=float)
 
     def amounts_iu(self, body_surface_area: float, specific_activity: float) -> np.ndarray:
-        """Dose amounts in IU for a patient (BSA in m**2, specific activity in IU/mg), shape ``(n_doses,)``."""
-        bsa = Q_(body_surface_area, "m**2")
-        sa = Q_(specific_activity, "IU/mg")
-        return np.array([dose_to_iu(Q_(d.amount, d.unit), body_surface_area=bsa, specific_activity=sa)
-                         for d in self.doses], dtype=float)
+        """Dose amounts in IU for a patient (BSA in m**2, specific activity in IU/mg), shape ``(n_doses,)``.
+
+        Amounts are stored in the four canonical kinds, so this is plain arithmetic (no unit parsing).
+        """
+        factor = {"IU": 1.0, "mg": specific_activity, "IU/m**2": body_surface_area,
+                  "mg/m**2": specific_activity * body_surface_area}
+        return np.array([d.amount * factor[d.unit] for d in self.doses], dtype=float)
 
     def __add__(self, other: "Regimen") -> "Regimen":
         return Regimen(tuple(sorted(self.doses + other.doses)), f"{self.name}+{other.name}")

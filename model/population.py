@@ -1,0 +1,228 @@
+"""Simulating many patients at once with the compiled batch engine.
+
+``simulate_population(params, regimens, duration, step=..., outputs=[...])`` runs N patients (each with its own
+parameters and regimen) through the numba Rosenbrock engine, in parallel over both cores, in chunks so that
+memory stays bounded, and returns only the outputs asked for on the output grid. It gives the same answers as
+:func:`il2als.simulate` (tested within 1e-4 relative).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .compile import CompiledModel, default_model
+from .dosing import Regimen, regimen as as_regimen
+from .engine import OK, STATUS_TEXT, jit_model, kernels
+from .errors import Il2alsError, SolverError, did_you_mean
+from .parameters import ParameterSet
+from .simulate import _scales, check_grid
+from .trajectory import _factor
+from .units import unit_label
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Settings of the batch engine: relative tolerance, absolute tolerance relative to each state's scale,
+    first step after a dose (days), step budget per patient, patients per chunk, and what to do when a patient
+    fails: ``"fail"`` (raise) or ``"skip"`` (report it, fill its outputs with NaN)."""
+
+    rtol: float = 1e-5
+    atol: float = 1e-4
+    first_step: float = 1e-2
+    max_steps: int = 200_000
+    chunk: int = 1024
+    on_failure: str = "fail"
+
+    def __post_init__(self) -> None:
+        for name in ("rtol", "atol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v < 1):
+                raise Il2alsError(f"batch {name} = {v!r} must be a number between 0 and 1, e.g. 1e-6")
+        if self.on_failure not in ("fail", "skip"):
+            raise Il2alsError(f"on_failure = {self.on_failure!r} must be 'fail' or 'skip'")
+        if not (self.chunk >= 1 and self.max_steps >= 1 and self.first_step > 0):
+            raise Il2alsError("chunk, max_steps and first_step must be positive")
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationResult:
+    """Outputs of N patients on a common grid: ``values[name]`` has shape ``(N, n_times)`` in ``units[name]``.
+
+    ``status[i]`` is 0 for a patient that ran, otherwise the engine's failure code; ``failures`` lists the
+    failed patients with the reason (only with ``on_failure="skip"``).
+    """
+
+    time: np.ndarray
+    values: dict[str, np.ndarray]
+    units: dict[str, str]
+    status: np.ndarray
+    failures: tuple[str, ...] = ()
+    steps: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise Il2alsError(f"output '{name}' was not asked for{did_you_mean(name, self.values)}") from None
+
+    @property
+    def n(self) -> int:
+        return len(self.status)
+
+    def header(self, name: str) -> str:
+        return f"{name} [{unit_label(self.units[name])}]"
+
+
+def parameter_matrix(params: "Sequence[ParameterSet] | np.ndarray", model: CompiledModel) -> np.ndarray:
+    """Parameters as an ``(N, n_parameters)`` array in canonical units."""
+    if isinstance(params, np.ndarray):
+        P = np.atleast_2d(np.asarray(params, dtype=float))
+        if P.shape[1] != len(model.parameter_names):
+            raise Il2alsError(f"parameter array has {P.shape[1]} columns; the model has {len(model.parameter_names)} parameters")
+        if not np.all(np.isfinite(P)):
+            raise Il2alsError("parameter array has non-finite values; give finite numbers")
+        return P
+    if isinstance(params, ParameterSet):
+        params = [params]
+    return np.array([ps.vector(model) for ps in params], dtype=float)
+
+
+def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
+    """Flattened dose events: times (lag-shifted), depot increments and per-patient offsets."""
+    i_lag, i_f = model.parameter_index("absorption_lag"), model.parameter_index("bioavailability")
+    i_bsa, i_sa = model.parameter_index("body_surface_area"), model.parameter_index("aldesleukin_specific_activity")
+    times, incs, ptr = [], [], [0]
+    cache: dict = {}
+    for i, reg in enumerate(regs):
+        key = (id(reg), P[i, i_bsa], P[i, i_sa])
+        if key not in cache:
+            cache[key] = (reg.times(), reg.amounts_iu(P[i, i_bsa], P[i, i_sa]))
+        t, a = cache[key]
+        t = t + P[i, i_lag]
+        keep = t <= T
+        times.append(t[keep])
+        incs.append(P[i, i_f] * a[keep])
+        ptr.append(ptr[-1] + int(keep.sum()))
+    cat = lambda xs: np.concatenate(xs) if xs else np.empty(0)
+    return cat(times).astype(float), cat(incs).astype(float), np.array(ptr, dtype=np.int64)
+
+
+def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Baseline states ``(N, n_states)`` (steady free states, fixed states at their initial values) and status."""
+    model = model or default_model()
+    rhs, jac = jit_model(model)
+    k = kernels()
+    fixed = np.array([s.baseline == "fixed" for s in model.mechanism.states])
+    Yinit = np.array([model.initial(0.0, None, p) for p in P])
+    atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-9
+    Y0 = np.empty_like(Yinit)
+    status = np.zeros(len(P), dtype=np.int64)
+    k["baselines"](rhs, jac, Yinit, P, fixed, atol, Y0, status)
+    return Y0, status
+
+
+def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndarray",
+                        regimens: "Regimen | str | Sequence[Regimen | str]", duration: object = "640 day", *,
+                        step: object = "1 day", outputs: Sequence[str] | None = None,
+                        options: BatchOptions = BatchOptions(), model: CompiledModel | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> PopulationResult:
+    """Simulate N patients; each gets its own parameters and (optionally) its own regimen.
+
+    Parameters
+    ----------
+    params : N parameter sets, or an ``(N, n_parameters)`` array in canonical units.
+    regimens : one regimen for all, or a sequence of N (names, sentences, CSV paths or Regimen objects).
+    duration, step : time quantities (``"640 day"``, ``"1 day"``).
+    outputs : names of observables or states to return (default: all observables).
+    options : :class:`BatchOptions` (tolerances, chunk size, failure policy).
+    progress : called as ``progress(done, total)`` after each chunk.
+
+    Returns
+    -------
+    PopulationResult with ``values[name]`` of shape ``(N, n_times)`` in the output units.
+    """
+    model = model or default_model()
+    T, dt = check_grid(duration, step)
+    P = parameter_matrix(params, model)
+    N = len(P)
+    if isinstance(regimens, (Regimen, str)):
+        regs = [as_regimen(regimens)] * N
+    else:
+        regs = [as_regimen(r) for r in regimens]
+        if len(regs) != N:
+            raise Il2alsError(f"{len(regs)} regimens for {N} patients; give one regimen, or one per patient")
+    names = list(outputs) if outputs is not None else list(model.observable_names)
+    obs_names, state_names = model.observable_names, model.state_names
+    for n in names:
+        if n not in obs_names and n not in state_names:
+            raise Il2alsError(f"unknown output '{n}'{did_you_mean(n, obs_names + state_names)}")
+    units_all = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
+    units_all.update({o.name: (o.unit, o.output_unit or o.unit) for o in model.observables})
+    factors = {n: _factor(*units_all[n]) for n in names}
+    n_grid = int(math.floor(T / dt + 1e-9)) + 1
+    t_out = np.arange(n_grid) * dt
+    if T - t_out[-1] > 1e-9 * max(1.0, T):
+        t_out = np.append(t_out, T)
+    ev_t, ev_inc, ev_ptr = _events(P, regs, model, T)
+    rhs, jac = jit_model(model)
+    k = kernels()
+    depot = model.state_index("il2_depot")
+    values = {n: np.empty((N, len(t_out))) for n in names}
+    status = np.zeros(N, dtype=np.int64)
+    t_fail = np.zeros(N)
+    steps = np.zeros(N, dtype=np.int64)
+    failures: list[str] = []
+    ns = len(state_names)
+    for c0 in range(0, N, options.chunk):
+        c1 = min(N, c0 + options.chunk)
+        Pc = P[c0:c1]
+        Y0, st0 = population_baselines(Pc, model)
+        max_dose = np.array([ev_inc[ev_ptr[i]:ev_ptr[i + 1]].max() / max(P[i, model.parameter_index("bioavailability")], 1e-300)
+                             if ev_ptr[i + 1] > ev_ptr[i] else 0.0 for i in range(c0, c1)])
+        atol = np.array([_scales(model, Y0[j], Pc[j], max_dose[j]) for j in range(c1 - c0)]) * options.atol
+        out = np.full((c1 - c0, len(t_out), ns), np.nan)
+        ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
+        e0, e1 = ev_ptr[c0], ev_ptr[c1]
+        st = np.zeros(c1 - c0, dtype=np.int64)
+        k["population"](rhs, jac, Y0, Pc, ev_t[e0:e1], ev_inc[e0:e1], ptr, depot, t_out, options.rtol, atol,
+                        options.first_step, options.max_steps, out, st, t_fail[c0:c1], steps[c0:c1])
+        st = np.where(st0 != OK, st0, st)
+        for j in range(c1 - c0):
+            i = c0 + j
+            status[i] = st[j]
+            if st[j] != OK or not np.all(np.isfinite(out[j])):
+                if st[j] == OK:
+                    status[i] = st[j] = 3
+                msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
+                       f"(regimen {regs[i].name})")
+                if options.on_failure == "fail":
+                    raise SolverError(msg + "; use on_failure='skip' to report and exclude failing patients")
+                failures.append(msg)
+                for n in names:
+                    values[n][i] = np.nan
+                continue
+            Y = out[j]
+            obs = None
+            for n in names:
+                if n in obs_names:
+                    if obs is None:
+                        obs = model.observe(t_out, Y, Pc[j])
+                    v = obs[:, obs_names.index(n)]
+                else:
+                    v = Y[:, state_names.index(n)]
+                values[n][i] = v * factors[n]
+        if progress is not None:
+            progress(c1, N)
+    return PopulationResult(t_out, values, {n: units_all[n][1] for n in names}, status, tuple(failures), steps)
+
+
+def print_progress(label: str) -> Callable[[int, int], None]:
+    """A progress callback that prints 'label: done/total' to stderr."""
+    def cb(done: int, total: int) -> None:
+        print(f"il2als: {label}: {done}/{total} patients", file=sys.stderr, flush=True)
+    return cb
