@@ -17,7 +17,7 @@ import numpy as np
 
 from .compile import CompiledModel, default_model
 from .dosing import Regimen, regimen as as_regimen
-from .engine import OK, STATUS_TEXT, jit_model, kernels
+from .engine import OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
 from .simulate import _scales, check_grid
@@ -115,14 +115,13 @@ def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
 def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Baseline states ``(N, n_states)`` (steady free states, fixed states at their initial values) and status."""
     model = model or default_model()
-    rhs, jac = jit_model(model)
-    k = kernels()
+    eng = engine(model)
     fixed = np.array([s.baseline == "fixed" for s in model.mechanism.states])
     Yinit = np.array([model.initial(0.0, None, p) for p in P])
     atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-9
     Y0 = np.empty_like(Yinit)
     status = np.zeros(len(P), dtype=np.int64)
-    k["baselines"](rhs, jac, Yinit, P, fixed, atol, Y0, status)
+    eng.baselines(Yinit, P, fixed, atol, Y0, status)
     return Y0, status
 
 
@@ -169,8 +168,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     if T - t_out[-1] > 1e-9 * max(1.0, T):
         t_out = np.append(t_out, T)
     ev_t, ev_inc, ev_ptr = _events(P, regs, model, T)
-    rhs, jac = jit_model(model)
-    k = kernels()
+    eng = engine(model)
     depot = model.state_index("il2_depot")
     values = {n: np.empty((N, len(t_out))) for n in names}
     status = np.zeros(N, dtype=np.int64)
@@ -189,7 +187,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
         st = np.zeros(c1 - c0, dtype=np.int64)
-        k["population"](rhs, jac, Y0, Pc, ev_t[e0:e1], ev_inc[e0:e1], ptr, depot, t_out, options.rtol, atol,
+        eng.population(Y0, Pc, ev_t[e0:e1], ev_inc[e0:e1], ptr, depot, t_out, options.rtol, atol,
                         options.first_step, options.max_steps, out, st, t_fail[c0:c1], steps[c0:c1])
         st = np.where(st0 != OK, st0, st)
         for j in range(c1 - c0):

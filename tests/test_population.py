@@ -5,7 +5,7 @@ import pytest
 
 from il2als import load_parameters, simulate
 from il2als.compile import default_model
-from il2als.engine import jit_model, kernels
+from il2als.engine import engine
 from il2als.errors import Il2alsError, SolverError
 from il2als.population import BatchOptions, simulate_population
 from il2als.simulate import baseline_state
@@ -40,15 +40,14 @@ def test_per_patient_regimens_and_parameter_arrays(patients):
 
 def test_rosenbrock_method_converges_at_fourth_order():
     model = default_model()
-    rhs, jac = jit_model(model)
-    k = kernels()
+    eng = engine(model)
     p = load_parameters("fast").vector(model)
     y0 = baseline_state(p, model)
     y0[model.state_index("il2_depot")] = 6e5  # a dose in the depot: the stiff PK transient
-    ref = k["fixed_step_solve"](rhs, jac, y0, p, 1.0, 8000)
+    ref = eng.fixed_step_solve(y0, p, 1.0, 8000)
     errs = []
     for n in (40, 80, 160):
-        y = k["fixed_step_solve"](rhs, jac, y0, p, 1.0, n)
+        y = eng.fixed_step_solve(y0, p, 1.0, n)
         errs.append(np.max(np.abs(y - ref) / np.maximum(np.abs(ref), 1e-3)))
     orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all(orders > 3.5), orders
