@@ -3,7 +3,8 @@
 Targets: mean ALSFRS-R slope -0.99 point/month (PRO-ACT 2018, n=3367) and the MIROCALS baseline CSF-pNfH
 strata shares 9% < 750, 70% 750-3700, 21% > 3700 pg/mL (medwireNews report of Bensimon 2025). Free: the
 population median of the cell-autonomous loss rate (a factor on the default) and the spreads (omega) of that
-rate and of pNfH release. Common random numbers (one seed) make the objective smooth for Nelder-Mead.
+rate and of pNfH release. Common random numbers (one seed) make the objective smooth; a coarse grid, then
+Nelder-Mead from its best point.
 
     python -m il2als.experiments.match_population [--n 2000] [--seed 7]
 
@@ -37,11 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--maxfev", type=int, default=80)
+    ap.add_argument("--maxfev", type=int, default=60)
     a = ap.parse_args(argv)
     spec = load_population_spec()
-    x0 = np.log([spec.factor["k_autonomous"], spec.omega["k_autonomous"], spec.factor["pnfh_csf_per_loss_rate"],
-                 spec.omega["pnfh_csf_per_loss_rate"]])
+    # a coarse grid first (the objective has poor local minima), then Nelder-Mead from its best point
+    grid = [np.log([fk, wk, fp, wp]) for fk in (0.9, 1.0, 1.1) for wk in (0.6, 0.75, 0.9)
+            for fp in (0.8, 0.9, 1.0) for wp in (0.5, 0.7, 0.85, 1.0)]
+    x0 = min(grid, key=lambda x: objective(x, spec, a.n, a.seed)[0])
     simplex = np.vstack([x0] + [x0 + 0.15 * np.eye(4)[i] for i in range(4)])
     res = minimize(lambda x: objective(x, spec, a.n, a.seed)[0], x0, method="Nelder-Mead",
                    options={"xatol": 0.01, "fatol": 0.05, "maxfev": a.maxfev, "initial_simplex": simplex})

@@ -174,6 +174,158 @@ def cmd_equations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    import csv
+
+    if not rows:
+        path.write_text("", encoding="utf-8")
+        return
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
+def _progress(label: str):
+    def cb(done: int, total: int) -> None:
+        print(f"il2als: {label}: {done}/{total}", file=sys.stderr, flush=True)
+    return cb
+
+
+def _spec(path: str | None):
+    from .cohort import load_population_spec
+
+    return load_population_spec(path or "population")
+
+
+def _positive_int(value: int, flag: str) -> int:
+    if value < 1:
+        raise Il2alsError(f"{flag} {value} must be a whole number >= 1")
+    return value
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from .dosing import regimen as as_regimen
+    from .io import atomic_dir, write_manifest
+    from .scenario import SCENARIOS
+
+    if args.name not in SCENARIOS:
+        from .errors import did_you_mean
+
+        raise Il2alsError(f"unknown scenario '{args.name}'{did_you_mean(args.name, SCENARIOS)}")
+    _positive_int(args.n, "--n")
+    if args.seed < 0:
+        raise Il2alsError(f"--seed {args.seed} must be >= 0")
+    if not (args.days > 0):
+        raise Il2alsError(f"--days {args.days:g} must be positive, e.g. --days 640")
+    reg = as_regimen(args.regimen)
+    if len(reg) == 0:
+        raise Il2alsError("--regimen has no doses; a scenario compares a regimen with placebo")
+    spec = _spec(args.population)
+    t0 = time.perf_counter()
+    print(f"il2als: scenario {args.name}: {args.n} patients per group, placebo vs {reg.name}, {args.days:g} days ...",
+          file=sys.stderr, flush=True)
+    res = SCENARIOS[args.name](reg, spec, args.n, args.seed, args.days)
+    print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        _write_rows(tmp / "scenario.csv", res.rows)
+        _write_rows(tmp / "effects.csv", res.effects)
+        if not args.no_plot:
+            import matplotlib.pyplot as plt
+
+            from .plots import plot_scenario
+
+            fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group\n"
+                                           f"placebo (dashed) vs {reg.description or reg.summary()}")
+            fig.savefig(tmp / "scenario.png", dpi=110)
+            plt.close(fig)
+        write_manifest(tmp, scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
+                       regimen={"name": reg.name, "description": reg.description, "summary": reg.summary()},
+                       population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
+                       references=spec.centre.cited(),
+                       outputs=["scenario.csv", "effects.csv"] + ([] if args.no_plot else ["scenario.png"]))
+    cols = [("alsfrs_r_slope [points/month] median", "ALSFRS-R slope [points/month]"),
+            ("survival_end [%] median", f"survival d{args.days:g} [%]"), ("treg_peak_fold [1] median", "Treg peak [fold]"),
+            ("ccl2_csf_change [%] median", "CSF CCL2 change [%]"), ("nfl_serum_change [%] median", "sNfL change [%]"),
+            ("pnfh_csf_baseline [pg/mL] median", "CSF pNfH [pg/mL]")]
+    heads = [h for _, h in cols]
+    print(f"{'group':<10}{'arm':<12}{'n':>5}" + "".join(f"{h:>{len(h) + 2}}" for h in heads))
+    for r in res.rows:
+        print(f"{r['group']:<10}{r['arm']:<12}{r['n']:>5}" + "".join(f"{r[k]:>{len(h) + 2}.4g}" for k, h in cols))
+    print(f"il2als: wrote {out}/scenario.csv, effects.csv{'' if args.no_plot else ', scenario.png'}, manifest.json (medians; 5-95% in the CSV)")
+    return 0
+
+
+def cmd_trial(args: argparse.Namespace) -> int:
+    import json
+
+    from .dosing import regimen as as_regimen
+    from .io import atomic_dir, write_manifest
+    from .trial import design, run_trial
+
+    d = design(args.design)
+    if args.n_per_arm is not None:
+        from dataclasses import replace
+
+        d = replace(d, n_per_arm=_positive_int(args.n_per_arm, "--n-per-arm"))
+    _positive_int(args.replicates, "--replicates")
+    if args.seed < 0:
+        raise Il2alsError(f"--seed {args.seed} must be >= 0")
+    reg = as_regimen(args.regimen)
+    spec = _spec(args.population)
+    print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
+          f"seed {args.seed} ...", file=sys.stderr, flush=True)
+    res = run_trial(d, reg, spec, args.replicates, args.seed,
+                    progress=_progress("replicates") if args.replicates > 1 else None)
+    summary = res.summary()
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        rows = []
+        for k, r in enumerate(res.replicates):
+            a = r.analysis
+            row = {"replicate": k, "hr": a["hr"][0], "hr_lo": a["hr"][1], "hr_hi": a["hr"][2], "logrank_p": a["logrank_p"],
+                   "survival_end_il2": a["survival_end"]["il2"], "survival_end_placebo": a["survival_end"]["placebo"],
+                   "alsfrs_slope_il2 [points/month]": a["alsfrs_slope"]["il2"],
+                   "alsfrs_slope_placebo [points/month]": a["alsfrs_slope"]["placebo"]}
+            for s, b in a["by_stratum"].items():
+                row.update({f"{s}_n": b["n"], f"{s}_deaths": b["deaths"], f"{s}_hr": b["hr"][0], f"{s}_logrank_p": b["logrank_p"]})
+            rows.append(row)
+        _write_rows(tmp / "replicates.csv", rows)
+        if not args.no_plot:
+            import matplotlib.pyplot as plt
+
+            from .plots import plot_forest, plot_km
+
+            fig = plot_km(res, title=f"il2als {__version__}: virtual {d.name} trial\n{reg.description or reg.summary()}")
+            fig.savefig(tmp / "km.png", dpi=110)
+            plt.close(fig)
+            ax = plot_forest(summary)
+            ax.figure.savefig(tmp / "forest.png", dpi=110)
+            plt.close(ax.figure)
+        write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "description": reg.description,
+                                                         "summary": reg.summary()},
+                       population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
+                       seed=args.seed, replicates=args.replicates, references=spec.centre.cited(),
+                       outputs=["summary.json", "replicates.csv"] + ([] if args.no_plot else ["km.png", "forest.png"]))
+    s = summary
+    end = int(round(d.follow_up_days))
+    print(f"survival at day {end} (KM, median over replicates): IL-2 {s[f'survival_{end}d']['il2']:.3f}, "
+          f"placebo {s[f'survival_{end}d']['placebo']:.3f}")
+    h = s["hr_overall"]
+    print(f"hazard ratio overall: {h['median']:.3f} (2.5-97.5% across replicates {h['ci95'][0]:.3f}-{h['ci95'][1]:.3f}); "
+          f"power {s['power_overall']:.2f}")
+    for k, b in s["hr_by_stratum"].items():
+        print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
+              f"power {s['power_by_stratum'][k]:.2f}")
+    print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
+    print(f"il2als: wrote {out}/summary.json, replicates.csv{'' if args.no_plot else ', km.png, forest.png'}, manifest.json "
+          f"({res.seconds:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
     p.add_argument("--version", action="version", version=f"il2als {__version__}")
@@ -200,6 +352,28 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("params", help="list parameter sets, or show one with units, ranges and references")
     q.add_argument("name", nargs="?", default=None)
     q.set_defaults(func=cmd_params)
+
+    c = sub.add_parser("scenario", help="compare placebo and a regimen in slow vs fast (or CSF-pNfH strata) virtual patients")
+    c.add_argument("name", help="slow-vs-fast or strata")
+    c.add_argument("--regimen", default="mirocals", help="regimen to compare with placebo (name, CSV, sentence)")
+    c.add_argument("--n", type=int, default=200, help="virtual patients per group (slow-vs-fast) or in all (strata)")
+    c.add_argument("--seed", type=int, default=1, help="random seed (reproduces the population exactly)")
+    c.add_argument("--days", type=float, default=640.0, help="duration in days (default 640)")
+    c.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    c.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    c.add_argument("--no-plot", action="store_true")
+    c.set_defaults(func=cmd_scenario)
+
+    tr = sub.add_parser("trial", help="replicate a randomised trial in silico (KM, log-rank, Cox, power)")
+    tr.add_argument("--design", default="mirocals", help="trial design (mirocals)")
+    tr.add_argument("--regimen", default="mirocals", help="regimen of the active arm")
+    tr.add_argument("--replicates", type=int, default=20, help="number of virtual trials")
+    tr.add_argument("--seed", type=int, default=1, help="random seed")
+    tr.add_argument("--n-per-arm", type=int, default=None, help="override the design's patients per arm")
+    tr.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    tr.add_argument("--no-plot", action="store_true")
+    tr.set_defaults(func=cmd_trial)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

@@ -217,7 +217,7 @@ def baseline(y_init, p, fixed, rtol, atol):
     work = make_work(n)
     dummy_t = np.empty(0)
     dummy_out = np.empty((0, n))
-    st, h, k, ns, tr = advance(0.0, 5000.0, y, p, fixed, 1e-9, atol * 1e-3, 1e-3, dummy_t, 0, dummy_out,
+    st, h, k, ns, tr = advance(0.0, 3000.0, y, p, fixed, 1e-5, atol, 1e-2, dummy_t, 0, dummy_out,
                                200000, work)
     if st != OK:
         return NO_STEADY_STATE, y

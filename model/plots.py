@@ -87,3 +87,104 @@ def plot_trajectories(runs: Sequence[tuple[str, str, "Trajectory"]], title: str 
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
+
+
+def plot_scenario(result, title: str = ""):
+    """Median and 5-95% bands of six outputs per group; reference arm (placebo) dashed. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    panels = [("treg_pct_cd4", "Tregs [% of CD4]"), ("ccl2_csf", "CSF CCL2 [pg/mL]"), ("nfl_serum", "serum NfL [pg/mL]"),
+              ("mn_reserve", "motor-neuron reserve [%]"), ("alsfrs_r", "ALSFRS-R [points]"), ("survival", "survival [%]")]
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8), constrained_layout=True)
+    groups = list(dict.fromkeys(g for g, _ in result.curves))
+    ref = result.regimens[0].name
+    t = result.time
+    for (g, arm), vals in result.curves.items():
+        c = _colour(g, groups.index(g))
+        ls = "--" if arm == ref else "-"
+        for ax, (name, label) in zip(axes.flat, panels):
+            v = vals[name] * (100 if name == "survival" else 1)
+            lo, med, hi = np.percentile(v, [5, 50, 95], axis=0)
+            ax.plot(t, med, color=c, ls=ls, lw=1.4)
+            if arm != ref or name in ("nfl_serum", "mn_reserve"):
+                ax.fill_between(t, lo, hi, color=c, alpha=0.12 if arm != ref else 0.06, lw=0)
+            ax.set_title(label, fontsize=10)
+    for ax in axes.flat:
+        ax.set_xlabel("time [day]")
+        ax.grid(alpha=0.25)
+    handles = [Line2D([], [], color=_colour(g, i), lw=2, label=f"{g} (median, 5-95%)") for i, g in enumerate(groups)]
+    handles += [Line2D([], [], color="grey", ls="--", label=ref)]
+    handles += [Line2D([], [], color="grey", ls="-", label=r.name) for r in result.regimens[1:]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_km(result, title: str = ""):
+    """Kaplan-Meier curves by arm, overall and per CSF-pNfH stratum, pooled over replicates (lifelines)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
+
+    from .trial import STRATA
+
+    reps = result.replicates
+    arm = np.concatenate([r.arm for r in reps])
+    st = np.concatenate([r.stratum for r in reps])
+    T = np.concatenate([r.time for r in reps])
+    E = np.concatenate([r.event for r in reps])
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True, sharex=True, sharey=True)
+    cuts = result.design.pnfh_cutoffs
+    labels = {"overall": "all patients", "very_low": f"CSF pNfH < {cuts[0]:g} pg/mL",
+              "low": f"CSF pNfH {cuts[0]:g}-{cuts[1]:g} pg/mL", "high": f"CSF pNfH > {cuts[1]:g} pg/mL"}
+    for ax, key in zip(axes.flat, ("overall",) + STRATA):
+        sel = np.ones_like(arm, bool) if key == "overall" else st == STRATA.index(key)
+        for a, name, c in ((0, "placebo", "#555555"), (1, result.regimen.name, "#d62728")):
+            k = sel & (arm == a)
+            if k.sum() == 0:
+                continue
+            kmf = KaplanMeierFitter().fit(T[k], E[k], label=f"{name} (n={k.sum()})")
+            kmf.plot_survival_function(ax=ax, color=c, ci_show=True)
+        ax.set_title(f"{labels[key]} — pooled over {len(reps)} virtual trial(s)", fontsize=10)
+        ax.set_xlabel("time since randomisation [day]")
+        ax.set_ylabel("survival [1]")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.25)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_forest(summary: dict, ax=None):
+    """Hazard ratios (IL-2 vs placebo): median across replicates and 2.5-97.5% range; returns the Axes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = [("overall", summary["hr_overall"]), ("overall, adjusted", summary["hr_overall_adjusted"])]
+    rows += [(f"stratum {k} (n~{v['n_median']:.0f})", v) for k, v in summary["hr_by_stratum"].items()]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
+    for i, (label, b) in enumerate(rows):
+        y = len(rows) - 1 - i
+        m, (lo, hi) = b["median"], b["ci95"]
+        if np.isfinite(m):
+            ax.plot([lo, hi], [y, y], color="k", lw=1.5)
+            ax.plot([m], [y], "s", color="#d62728", ms=7)
+        else:
+            ax.text(1.0, y, "not estimable", ha="center", va="center", fontsize=8)
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows][::-1])
+    ax.set_xscale("log")
+    ax.set_xlabel("hazard ratio, IL-2LD vs placebo (median and 2.5-97.5% across replicates)")
+    ax.set_title(f"{summary['replicates']} virtual trials, {summary['n_per_arm']} per arm, seed {summary['seed']}", fontsize=10)
+    ax.grid(alpha=0.25, axis="x")
+    return ax

@@ -118,7 +118,7 @@ def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> t
     eng = engine(model)
     fixed = np.array([s.baseline == "fixed" for s in model.mechanism.states])
     Yinit = np.array([model.initial(0.0, None, p) for p in P])
-    atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-9
+    atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-6
     Y0 = np.empty_like(Yinit)
     status = np.zeros(len(P), dtype=np.int64)
     eng.baselines(Yinit, P, fixed, atol, Y0, status)

@@ -1,0 +1,279 @@
+"""Virtual trials: replicate a randomised trial in silico and analyse it as the trialists did.
+
+Per replicate: sample eligible patients (:mod:`il2als.cohort`), randomise 1:1, simulate each patient under
+the arm's regimen with the batch engine, draw each death time from the patient's own simulated cumulative
+hazard (inverse transform of one exponential deviate), take ALSFRS-R at scheduled visits with measurement noise
+until death, and stratify by baseline CSF-pNfH. Survival analysis uses lifelines (Kaplan-Meier, log-rank,
+Cox proportional hazards), not a hand-written fit. Across replicates: distributions and power.
+
+Nothing here knows the real trial's results; the outcome is whatever the model predicts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cohort import DAYS_PER_MONTH, Cohort, PopulationSpec, sample_population
+from .compile import CompiledModel, default_model
+from .dosing import Regimen, none, regimen as as_regimen
+from .errors import Il2alsError
+from .population import BatchOptions, simulate_population
+
+STRATA = ("very_low", "low", "high")
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    """A two-arm parallel design: patients per arm, follow-up, CSF-pNfH strata cut-offs (pg/mL), ALSFRS-R
+    visit interval (days) and measurement noise (points), significance level."""
+
+    name: str = "mirocals"
+    n_per_arm: int = 110
+    follow_up_days: float = 640.0
+    pnfh_cutoffs: tuple[float, float] = (750.0, 3700.0)
+    visit_interval_days: float = 28.0
+    alsfrs_noise_sd: float = 1.5
+    alpha: float = 0.05
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n_per_arm, (int, np.integer)) and self.n_per_arm >= 2):
+            raise Il2alsError(f"n_per_arm = {self.n_per_arm!r} must be a whole number >= 2")
+        if not (self.follow_up_days > 0 and math.isfinite(self.follow_up_days)):
+            raise Il2alsError(f"follow_up_days = {self.follow_up_days!r} must be positive")
+        if not (0 < self.alpha < 1):
+            raise Il2alsError(f"alpha = {self.alpha!r} must lie in (0, 1)")
+
+
+DESIGNS = {
+    "mirocals": TrialDesign(description="MIROCALS (Bensimon 2025): 220 randomised 1:1, 640-day follow-up, "
+                                        "strata by CSF-pNfH at 750 and 3700 pg/mL"),
+}
+
+
+def design(name: str) -> TrialDesign:
+    from .errors import did_you_mean
+
+    if name not in DESIGNS:
+        raise Il2alsError(f"unknown trial design '{name}'{did_you_mean(name, DESIGNS)}")
+    return DESIGNS[name]
+
+
+def stratum_of(pnfh: np.ndarray, cutoffs: tuple[float, float]) -> np.ndarray:
+    """0 = very_low (< lower cut-off), 1 = low, 2 = high (> upper cut-off)."""
+    return np.where(pnfh < cutoffs[0], 0, np.where(pnfh > cutoffs[1], 2, 1))
+
+
+def death_times(cumhaz: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Death time where the cumulative hazard (N, n_times) first reaches an Exp(1) deviate; (time, event)."""
+    e = rng.exponential(1.0, len(cumhaz))
+    T = np.full(len(cumhaz), t[-1])
+    event = cumhaz[:, -1] >= e
+    for i in np.nonzero(event)[0]:
+        T[i] = float(np.interp(e[i], cumhaz[i], t))
+    return T, event
+
+
+def alsfrs_slopes(alsfrs: np.ndarray, t: np.ndarray, death: np.ndarray, design_: TrialDesign,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Per-patient OLS slope (points/month) of noisy ALSFRS-R visits before death; NaN with < 2 visits."""
+    visits = np.arange(0.0, t[-1] + 1e-9, design_.visit_interval_days)
+    idx = np.searchsorted(t, visits).clip(0, len(t) - 1)
+    obs = alsfrs[:, idx] + rng.normal(0.0, design_.alsfrs_noise_sd, (len(alsfrs), len(visits)))
+    obs = np.clip(np.round(obs), 0, 48)
+    out = np.full(len(alsfrs), np.nan)
+    m = visits / DAYS_PER_MONTH
+    for i in range(len(alsfrs)):
+        k = visits < death[i]
+        if k.sum() >= 2:
+            out[i] = np.polyfit(m[k], obs[i, k], 1)[0]
+    return out
+
+
+def _cox(T, E, arm, covariates=None) -> tuple[float, float, float]:
+    """Hazard ratio IL-2 vs placebo with 95% CI (lifelines CoxPHFitter); NaNs when not estimable."""
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    if E[arm == 1].sum() < 1 or E[arm == 0].sum() < 1 or len(np.unique(arm)) < 2:
+        return math.nan, math.nan, math.nan
+    df = pd.DataFrame({"T": T, "E": E.astype(int), "arm": arm})
+    if covariates:
+        for k, v in covariates.items():
+            df[k] = v
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            c = CoxPHFitter().fit(df, "T", "E")
+        hr = float(c.hazard_ratios_["arm"])
+        lo, hi = np.exp(c.confidence_intervals_.loc["arm"].to_numpy())
+        return hr, float(lo), float(hi)
+    except Exception:  # lifelines raises ConvergenceError and others on degenerate strata
+        return math.nan, math.nan, math.nan
+
+
+def _logrank(T, E, arm) -> float:
+    from lifelines.statistics import logrank_test
+
+    if len(np.unique(arm)) < 2 or E.sum() == 0:
+        return math.nan
+    r = logrank_test(T[arm == 1], T[arm == 0], E[arm == 1], E[arm == 0])
+    return float(r.p_value)
+
+
+def _km_at(T, E, day) -> float:
+    from lifelines import KaplanMeierFitter
+
+    if len(T) == 0:
+        return math.nan
+    return float(KaplanMeierFitter().fit(T, E).predict(day))
+
+
+@dataclass(frozen=True, eq=False)
+class Replicate:
+    """One virtual trial: per-patient arrays (arm 1 = IL-2, stratum, death time [day], event, slope
+    [points/month], baseline pNfH [pg/mL]) and its analysis."""
+
+    arm: np.ndarray
+    stratum: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    slope: np.ndarray
+    pnfh: np.ndarray
+    analysis: dict
+
+
+def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict:
+    """Kaplan-Meier at the end of follow-up, log-rank p and Cox HR overall and by stratum; ALSFRS-R slopes."""
+    end = design_.follow_up_days
+    out = {
+        "survival_end": {"il2": _km_at(T[arm == 1], E[arm == 1], end), "placebo": _km_at(T[arm == 0], E[arm == 0], end)},
+        "logrank_p": _logrank(T, E, arm),
+        "hr": _cox(T, E, arm),
+        "hr_adjusted": _cox(T, E, arm, covariates),
+        "alsfrs_slope": {"il2": float(np.nanmean(slope[arm == 1])), "placebo": float(np.nanmean(slope[arm == 0]))},
+        "by_stratum": {},
+    }
+    for s, name in enumerate(STRATA):
+        k = stratum == s
+        out["by_stratum"][name] = {
+            "n": int(k.sum()),
+            "deaths": int(E[k].sum()),
+            "hr": _cox(T[k], E[k], arm[k]),
+            "logrank_p": _logrank(T[k], E[k], arm[k]),
+            "survival_end": {"il2": _km_at(T[k & (arm == 1)], E[k & (arm == 1)], end),
+                             "placebo": _km_at(T[k & (arm == 0)], E[k & (arm == 0)], end)},
+            "alsfrs_slope": {"il2": float(np.nanmean(slope[k & (arm == 1)])) if np.any(k & (arm == 1)) else math.nan,
+                             "placebo": float(np.nanmean(slope[k & (arm == 0)])) if np.any(k & (arm == 0)) else math.nan},
+        }
+    return out
+
+
+def run_replicate(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, rng: np.random.Generator,
+                  model: CompiledModel | None = None, options: BatchOptions = BatchOptions(),
+                  cohort: Cohort | None = None) -> Replicate:
+    """Sample, randomise, simulate and analyse one virtual trial."""
+    model = model or default_model()
+    n = 2 * design_.n_per_arm
+    cohort = cohort or sample_population(spec, n, rng, model)
+    arm = np.zeros(n, dtype=int)
+    arm[rng.permutation(n)[: design_.n_per_arm]] = 1
+    placebo = none()
+    res = simulate_population(cohort.params, [reg if a else placebo for a in arm], f"{design_.follow_up_days} day",
+                              step="1 day", outputs=["cumulative_hazard", "alsfrs_r", "pnfh_csf"], model=model,
+                              options=options)
+    T, E = death_times(res["cumulative_hazard"], res.time, rng)
+    slope = alsfrs_slopes(res["alsfrs_r"], res.time, T, design_, rng)
+    pnfh = res["pnfh_csf"][:, 0]
+    stratum = stratum_of(pnfh, design_.pnfh_cutoffs)
+    cov = {"age": cohort.covariates["age"], "alsfrs_r0": res["alsfrs_r"][:, 0], "log_pnfh": np.log(pnfh)}
+    return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_))
+
+
+def _pct(x, q):
+    x = np.asarray([v for v in x if np.isfinite(v)])
+    return [float(np.percentile(x, q[0])), float(np.percentile(x, q[1]))] if len(x) else [math.nan, math.nan]
+
+
+def _median(x):
+    x = np.asarray([v for v in x if np.isfinite(v)])
+    return float(np.median(x)) if len(x) else math.nan
+
+
+@dataclass(frozen=True, eq=False)
+class TrialResult:
+    """Replicates of a virtual trial and their summary (see :meth:`summary`)."""
+
+    design: TrialDesign
+    regimen: Regimen
+    seed: int
+    replicates: tuple[Replicate, ...]
+    seconds: float = 0.0
+    failures: tuple[str, ...] = field(default_factory=tuple)
+
+    def summary(self) -> dict:
+        """Medians across replicates, 2.5-97.5 percentiles of the replicate estimates, and power."""
+        A = [r.analysis for r in self.replicates]
+        a = self.design.alpha
+
+        def hr_block(hrs, ps, ns=None, deaths=None):
+            est = [h[0] for h in hrs]
+            d = {"median": _median(est), "ci95": _pct(est, (2.5, 97.5)),
+                 "median_within_trial_ci95": [_median([h[1] for h in hrs]), _median([h[2] for h in hrs])],
+                 "estimable_replicates": int(np.sum(np.isfinite(est)))}
+            if ns is not None:
+                d["n_median"] = _median(ns)
+                d["deaths_median"] = _median(deaths)
+            return d
+
+        by = {s: hr_block([x["by_stratum"][s]["hr"] for x in A], None, [x["by_stratum"][s]["n"] for x in A],
+                          [x["by_stratum"][s]["deaths"] for x in A]) for s in STRATA}
+        for s in STRATA:
+            by[s]["survival_end"] = {k: _median([x["by_stratum"][s]["survival_end"][k] for x in A]) for k in ("il2", "placebo")}
+            by[s]["alsfrs_slope"] = {k: _median([x["by_stratum"][s]["alsfrs_slope"][k] for x in A]) for k in ("il2", "placebo")}
+        end = int(round(self.design.follow_up_days))
+        return {
+            "design": self.design.name,
+            "regimen": {"name": self.regimen.name, "description": self.regimen.description, "summary": self.regimen.summary()},
+            "n_per_arm": self.design.n_per_arm,
+            "follow_up_days": self.design.follow_up_days,
+            "replicates": len(self.replicates),
+            "seed": self.seed,
+            f"survival_{end}d": {k: _median([x["survival_end"][k] for x in A]) for k in ("il2", "placebo")},
+            "hr_overall": hr_block([x["hr"] for x in A], None),
+            "hr_overall_adjusted": hr_block([x["hr_adjusted"] for x in A], None),
+            "hr_by_stratum": by,
+            "alsfrs_slope": {k: _median([x["alsfrs_slope"][k] for x in A]) for k in ("il2", "placebo")},
+            "power_overall": float(np.mean([x["logrank_p"] < a for x in A])),
+            "power_by_stratum": {s: float(np.mean([x["by_stratum"][s]["logrank_p"] < a for x in A])) for s in STRATA},
+            "units": {"survival": "1 (Kaplan-Meier)", "hr": "1 (IL-2 vs placebo, Cox)", "alsfrs_slope": "points/month",
+                      "follow_up_days": "day"},
+            "seconds": self.seconds,
+        }
+
+
+def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, replicates: int, seed: int,
+              *, model: CompiledModel | None = None, options: BatchOptions = BatchOptions(),
+              progress: Callable[[int, int], None] | None = None) -> TrialResult:
+    """Run ``replicates`` virtual trials; replicate k uses the generator spawned from ``seed`` as its k-th child,
+    so results are reproducible by seed and a replicate does not depend on how many others run."""
+    if not (isinstance(replicates, (int, np.integer)) and replicates >= 1):
+        raise Il2alsError(f"replicates = {replicates!r} must be a whole number >= 1")
+    if not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise Il2alsError(f"seed = {seed!r} must be a whole number >= 0")
+    reg = as_regimen(regimen)
+    model = model or default_model()
+    t0 = time.perf_counter()
+    children = np.random.SeedSequence(seed).spawn(replicates)
+    reps = []
+    for k, ss in enumerate(children):
+        reps.append(run_replicate(design_, reg, spec, np.random.default_rng(ss), model, options))
+        if progress is not None:
+            progress(k + 1, replicates)
+    return TrialResult(design_, reg, seed, tuple(reps), time.perf_counter() - t0)
