@@ -1,0 +1,120 @@
+"""Virtual population, scenarios and virtual trials (issue #4)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from il2als.cohort import describe_cohort, load_population_spec, sample_population
+from il2als.errors import Il2alsError, ParameterError
+from il2als.scenario import METRICS, slow_vs_fast
+from il2als.trial import _cox, death_times, design, run_trial, stratum_of
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_population_spec()
+
+
+def test_population_matches_published_natural_history(spec):
+    d = describe_cohort(sample_population(spec, 3000, np.random.default_rng(2024)))
+    assert d["alsfrs_slope_mean"] == pytest.approx(-0.99, abs=0.08)  # PRO-ACT 2018
+    assert d["pnfh_below_750"] == pytest.approx(0.09, abs=0.03)  # MIROCALS strata shares
+    assert d["pnfh_750_3700"] == pytest.approx(0.70, abs=0.04)
+    assert d["pnfh_above_3700"] == pytest.approx(0.21, abs=0.03)
+
+
+def test_population_respects_eligibility_and_is_reproducible(spec):
+    a = sample_population(spec, 300, np.random.default_rng(5))
+    b = sample_population(spec, 300, np.random.default_rng(5))
+    assert np.array_equal(a.params, b.params)
+    cov = a.covariates
+    assert np.all((cov["age"] >= 18) & (cov["age"] <= 76))
+    assert np.all(cov["symptom_duration"] <= 24)
+    assert np.all(cov["alsfrs_r_screening"] >= 30)
+    assert np.all((cov["run_in"] >= 12) & (cov["run_in"] <= 18))
+    assert a.n_screened > 300  # some screened patients were ineligible
+
+
+def test_cox_on_our_death_times_recovers_a_known_hazard_ratio():
+    rng = np.random.default_rng(11)
+    n, lam, hr = 4000, 1.5e-3, 0.6
+    t = np.arange(0, 641.0)
+    arm = np.repeat([0, 1], n // 2)
+    H = np.outer(lam * np.where(arm == 1, hr, 1.0), t)  # cumulative hazards, known HR
+    T, E = death_times(H, t, rng)
+    est, lo, hi = _cox(T, E, arm)
+    assert lo < hr < hi
+    assert est == pytest.approx(hr, rel=0.1)
+    # and the exponential death times have the right mean hazard
+    assert E[arm == 0].mean() == pytest.approx(1 - np.exp(-lam * 640), abs=0.03)
+
+
+def test_strata_by_pnfh_cutoffs():
+    assert list(stratum_of(np.array([100, 750, 2000, 3700, 5000.0]), (750, 3700))) == [0, 1, 1, 1, 2]
+
+
+def test_scenario_table_compares_arms_within_groups(spec):
+    res = slow_vs_fast("mirocals", spec, 40, seed=3)
+    rows = {(r["group"], r["arm"]): r for r in res.rows}
+    assert set(rows) == {("slow", "placebo"), ("slow", "mirocals"), ("fast", "placebo"),
+                         ("fast", "mirocals")}
+    for k, u in METRICS.items():
+        assert f"{k} [{u}] median" in rows[("slow", "placebo")]
+    for g in ("slow", "fast"):
+        assert rows[(g, "placebo")]["treg_peak_fold [1] median"] == pytest.approx(1.0)
+        assert rows[(g, "mirocals")]["treg_peak_fold [1] median"] > 1.3
+        assert rows[(g, "mirocals")]["ccl2_csf_change [%] median"] < 0
+        assert rows[(g, "mirocals")]["effector_peak [1] median"] < 1.15
+    # fast patients: higher neurofilament, faster decline, worse survival
+    assert rows[("fast", "placebo")]["pnfh_csf_baseline [pg/mL] median"] > rows[("slow", "placebo")]["pnfh_csf_baseline [pg/mL] median"]
+    assert rows[("fast", "placebo")]["alsfrs_r_slope [points/month] median"] < -1.0 < rows[("slow", "placebo")]["alsfrs_r_slope [points/month] median"]
+    eff = {e["group"]: e for e in res.effects}
+    assert eff["slow"]["delta_ccl2_csf_change [%] median"] < 0
+    assert eff["slow"]["delta_mn_loss [%] median"] <= 0  # IL-2 can only slow the inflammatory part of the loss
+
+
+def test_trial_is_reproducible_by_seed_and_summarised(spec):
+    d = design("mirocals")
+    a = run_trial(d, "mirocals", spec, 2, seed=42).summary()
+    b = run_trial(d, "mirocals", spec, 2, seed=42).summary()
+    a.pop("seconds"), b.pop("seconds")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    for key in ("n_per_arm", "replicates", "seed", "survival_640d", "hr_overall", "hr_by_stratum", "alsfrs_slope",
+                "power_overall", "power_by_stratum"):
+        assert key in a
+    assert set(a["hr_by_stratum"]) == {"very_low", "low", "high"}
+    assert a["n_per_arm"] == 110
+    assert 0 <= a["power_overall"] <= 1
+    assert 0.2 < a["survival_640d"]["placebo"] < 0.95
+
+
+def test_bad_trial_and_population_input(spec):
+    with pytest.raises(Il2alsError, match="did you mean 'mirocals'"):
+        design("mirocal")
+    with pytest.raises(Il2alsError, match="replicates"):
+        run_trial(design("mirocals"), "mirocals", spec, 0, 1)
+    with pytest.raises(ParameterError, match="whole number"):
+        sample_population(spec, 0, np.random.default_rng(0))
+
+
+def test_trial_and_scenario_commands(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "il2als", *a], capture_output=True, text=True, timeout=900)
+    r = run("trial", "--replicates", "2", "--seed", "4", "--out", str(tmp_path / "t"))
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert s["replicates"] == 2 and s["seed"] == 4
+    for f in ("km.png", "forest.png", "replicates.csv", "manifest.json"):
+        assert (tmp_path / "t" / f).stat().st_size > 100
+    r = run("scenario", "slow-vs-fast", "--n", "20", "--days", "120", "--out", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "s" / "scenario.png").read_bytes()[:4] == b"\x89PNG"
+    head = (tmp_path / "s" / "scenario.csv").read_text().splitlines()[0]
+    assert "alsfrs_r_slope [points/month] median" in head
+    for bad, msg in ((("trial", "--replicates", "0"), "--replicates"), (("scenario", "slwo-vs-fast"), "did you mean"),
+                     (("trial", "--design", "x"), "unknown trial design"), (("scenario", "strata", "--regimen", "none"), "no doses")):
+        r = run(*bad, "--out", str(tmp_path / "bad"))
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "bad").exists()
