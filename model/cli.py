@@ -326,6 +326,102 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .dosing import regimen as as_regimen
+    from .io import atomic_dir, write_manifest
+    from .scenario import compare_regimens
+
+    names = [r.strip() for r in args.regimens.split(";") if r.strip()] if ";" in args.regimens else _split(args.regimens)
+    regs = [as_regimen(r) for r in names]
+    _positive_int(args.n, "--n")
+    if not (args.days > 0):
+        raise Il2alsError(f"--days {args.days:g} must be positive")
+    spec = _spec(args.population)
+    t0 = time.perf_counter()
+    print(f"il2als: comparing {len(regs)} regimens with placebo in {args.n} virtual patients by CSF-pNfH stratum ...",
+          file=sys.stderr, flush=True)
+    res = compare_regimens(regs, spec, args.n, args.seed, args.days)
+    print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        _write_rows(tmp / "regimens.csv", res.rows)
+        _write_rows(tmp / "effects.csv", res.effects)
+        if not args.no_plot:
+            import matplotlib.pyplot as plt
+
+            from .plots import plot_regimen_comparison
+
+            fig = plot_regimen_comparison(res, title=f"il2als {__version__}: regimens vs placebo by CSF-pNfH stratum, "
+                                                     f"{args.n} virtual patients, {args.days:g} days (medians)")
+            fig.savefig(tmp / "regimens.png", dpi=110)
+            plt.close(fig)
+        write_manifest(tmp, regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
+                       n=args.n, seed=args.seed, days=args.days, population={"name": spec.name},
+                       references=spec.centre.cited(), outputs=["regimens.csv", "effects.csv", "regimens.png"])
+    rows = {(r["group"], r["arm"]): r for r in res.rows}
+    print(f"{'stratum':<10}{'regimen':<20}{'Treg exposure [%*day]':>23}{'effector peak [1]':>19}"
+          f"{'d survival [pp]':>17}{'d ALSFRS-R slope [points/month]':>33}")
+    for e in res.effects:
+        r = rows[(e["group"], e["arm"])]
+        print(f"{e['group']:<10}{e['arm']:<20}{r['treg_exposure [%*day] median']:>23.4g}{r['effector_peak [1] median']:>19.4g}"
+              f"{e['delta_survival_end [%] median']:>17.3g}{e['delta_alsfrs_r_slope [points/month] median']:>33.3g}")
+    print(f"il2als: wrote {out}/regimens.csv, effects.csv, regimens.png, manifest.json")
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    import math
+
+    from .dosing import regimen as as_regimen
+    from .io import atomic_dir, write_manifest
+    from .trial import design, power_curve
+
+    d = design(args.design)
+    try:
+        ns = [int(x) for x in _split(args.n_per_arm)]
+    except ValueError:
+        raise Il2alsError(f"--n-per-arm '{args.n_per_arm}' must be whole numbers separated by commas, e.g. 100,200,300") from None
+    for n in ns:
+        _positive_int(n, "--n-per-arm")
+    _positive_int(args.replicates, "--replicates")
+    if args.days is not None:
+        from dataclasses import replace
+
+        if not args.days > 0:
+            raise Il2alsError(f"--days {args.days:g} must be positive")
+        d = replace(d, follow_up_days=args.days)
+    reg = as_regimen(args.regimen)
+    spec = _spec(args.population)
+    if args.enrich:
+        try:
+            lo, hi = (float(x) if x.strip() else None for x in args.enrich.split(":"))
+        except ValueError:
+            raise Il2alsError(f"--enrich '{args.enrich}' must be LOW:HIGH in pg/mL of CSF pNfH, e.g. ':3700' or '750:3700'") from None
+        spec = spec.enriched(lo or 0.0, hi if hi is not None else math.inf)
+    print(f"il2als: power for {ns} patients per arm, {args.replicates} virtual trials each ...", file=sys.stderr, flush=True)
+    rows = power_curve(d, reg, spec, ns, args.replicates, args.seed, progress=_progress("sizes"))
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        _write_rows(tmp / "power.csv", rows)
+        if not args.no_plot:
+            import matplotlib.pyplot as plt
+
+            from .plots import plot_power
+
+            ax = plot_power([r["n_per_arm"] for r in rows], [r["power"] for r in rows],
+                            label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}")
+            ax.set_title(f"il2als {__version__}: power from {args.replicates} virtual trials per size", fontsize=10)
+            ax.figure.savefig(tmp / "power.png", dpi=110)
+            plt.close(ax.figure)
+        write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
+                       population={"name": spec.name, "pnfh_range": list(spec.pnfh_range)}, seed=args.seed,
+                       replicates=args.replicates, outputs=["power.csv", "power.png"])
+    for r in rows:
+        print(f"n per arm {r['n_per_arm']:>5}: power {r['power']:.2f}, median HR {r['hr_median']:.3f}")
+    print(f"il2als: wrote {out}/power.csv, power.png, manifest.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
     p.add_argument("--version", action="version", version=f"il2als {__version__}")
@@ -374,6 +470,30 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
     tr.add_argument("--no-plot", action="store_true")
     tr.set_defaults(func=cmd_trial)
+
+    cr = sub.add_parser("compare-regimens", help="compare regimens with placebo per CSF-pNfH stratum (efficacy vs effector activation)")
+    cr.add_argument("--regimens", default="mirocals,imodals-1miu,mirocals-10day,mirocals-biweekly,mirocals-6miu,maintenance-q3d",
+                    help="comma-separated names or CSV paths (use ';' to separate sentences)")
+    cr.add_argument("--n", type=int, default=300, help="virtual patients (split by stratum)")
+    cr.add_argument("--seed", type=int, default=1)
+    cr.add_argument("--days", type=float, default=640.0)
+    cr.add_argument("--population", default=None)
+    cr.add_argument("--out", required=True)
+    cr.add_argument("--no-plot", action="store_true")
+    cr.set_defaults(func=cmd_compare)
+
+    pw = sub.add_parser("power", help="power / sample size of a design from replicate virtual trials")
+    pw.add_argument("--design", default="mirocals")
+    pw.add_argument("--regimen", default="mirocals")
+    pw.add_argument("--n-per-arm", default="110,200,300,400", help="comma-separated patients per arm")
+    pw.add_argument("--replicates", type=int, default=50)
+    pw.add_argument("--days", type=float, default=None, help="follow-up in days (default: the design's)")
+    pw.add_argument("--enrich", default=None, help="eligible baseline CSF-pNfH LOW:HIGH in pg/mL, e.g. ':3700'")
+    pw.add_argument("--seed", type=int, default=1)
+    pw.add_argument("--population", default=None)
+    pw.add_argument("--out", required=True)
+    pw.add_argument("--no-plot", action="store_true")
+    pw.set_defaults(func=cmd_power)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

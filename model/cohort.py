@@ -43,6 +43,7 @@ class PopulationSpec:
     min_alsfrs_r: float
     run_in_weeks: tuple[float, float]
     sources: dict[str, str] = field(default_factory=dict)
+    pnfh_range: tuple[float, float] = (0.0, math.inf)  # enrichment: eligible baseline CSF-pNfH [pg/mL]
 
     @property
     def varied(self) -> list[str]:
@@ -53,6 +54,14 @@ class PopulationSpec:
         from dataclasses import replace
 
         return replace(self, centre=centre, name=f"{self.name}@{centre.name}")
+
+    def enriched(self, low: float = 0.0, high: float = math.inf) -> "PopulationSpec":
+        """Only patients whose baseline CSF-pNfH lies in [low, high] pg/mL are eligible."""
+        from dataclasses import replace
+
+        if not (0 <= low < high):
+            raise ParameterError(f"CSF-pNfH enrichment range [{low}, {high}] pg/mL must have 0 <= low < high")
+        return replace(self, pnfh_range=(float(low), float(high)), name=f"{self.name}[pNfH {low:g}-{high:g}]")
 
 
 def load_population_spec(spec: str | Path = "population", centre: ParameterSet | None = None) -> PopulationSpec:
@@ -180,7 +189,8 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         rand_reserve = screen_reserve * np.exp(-loss * run_in * 7.0)
         P[:, i_res] = rand_reserve
         alsfrs_screen = _alsfrs(screen_reserve, P, model)
-        ok = ((st == 0) & (age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
+        pnfh = Y0[:, model.state_index("pnfh_csf")]
+        ok = ((st == 0) & (pnfh >= spec.pnfh_range[0]) & (pnfh <= spec.pnfh_range[1]) & (age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
               & (dur <= spec.max_symptom_duration_months) & (alsfrs_screen >= spec.min_alsfrs_r)
               & np.isfinite(rand_reserve) & (rand_reserve > 0))
         kept_P.append(P[ok])

@@ -188,3 +188,57 @@ def plot_forest(summary: dict, ax=None):
     ax.set_title(f"{summary['replicates']} virtual trials, {summary['n_per_arm']} per arm, seed {summary['seed']}", fontsize=10)
     ax.grid(alpha=0.25, axis="x")
     return ax
+
+
+def plot_regimen_comparison(result, title: str = ""):
+    """Per stratum and regimen: Treg exposure, peak effector activation (the safety ceiling) and the paired
+    change in survival and ALSFRS-R slope against placebo. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(r["group"] for r in result.rows))
+    regs = [r.name for r in result.regimens[1:]]
+    rows = {(r["group"], r["arm"]): r for r in result.rows}
+    effs = {(e["group"], e["arm"]): e for e in result.effects}
+    panels = [("treg_exposure [%*day] median", "Treg exposure above baseline [%·day]", rows),
+              ("effector_peak [1] median", "peak effector/NK activation [fold] (safety)", rows),
+              ("delta_survival_end [%] median", "survival at end vs placebo [percentage points]", effs),
+              ("delta_alsfrs_r_slope [points/month] median", "ALSFRS-R slope vs placebo [points/month]", effs)]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.8), constrained_layout=True)
+    w = 0.8 / max(1, len(groups))
+    x = np.arange(len(regs))
+    for ax, (key, label, table) in zip(axes, panels):
+        for i, g in enumerate(groups):
+            vals = [table.get((g, r), {}).get(key, np.nan) for r in regs]
+            ax.bar(x + (i - (len(groups) - 1) / 2) * w, vals, w, label=g, color=_CYCLE[i % len(_CYCLE)])
+        ax.set_xticks(x, regs, rotation=35, ha="right", fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.grid(alpha=0.25, axis="y")
+        if "effector" in key:
+            ax.axhline(1.0, color="grey", lw=0.8)
+    axes[0].legend(title="CSF-pNfH stratum", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_power(ns, power, target: float = 0.8, ax=None, label: str = ""):
+    """Power against patients per arm, with the target line; returns the Axes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    ax.plot(ns, power, "o-", color="#d62728", label=label or None)
+    ax.axhline(target, color="grey", ls="--", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("patients per arm")
+    ax.set_ylabel("power (log-rank p < alpha) [1]")
+    ax.grid(alpha=0.25)
+    if label:
+        ax.legend(fontsize=8)
+    return ax

@@ -122,15 +122,25 @@ def slow_vs_fast(regimen: "Regimen | str", spec: PopulationSpec, n: int, seed: i
     return run_scenario(groups, [Regimen((), "placebo", "placebo"), reg], duration_days, "slow-vs-fast", **kw)
 
 
-def by_stratum(regimen: "Regimen | str", spec: PopulationSpec, n: int, seed: int, duration_days: float = 640.0,
-               cutoffs: tuple[float, float] = (750.0, 3700.0), **kw) -> ScenarioResult:
-    """The trial population split by baseline CSF-pNfH stratum, placebo vs ``regimen``."""
-    reg = as_regimen(regimen)
+def by_stratum(regimen: "Regimen | str | list", spec: PopulationSpec, n: int, seed: int,
+               duration_days: float = 640.0, cutoffs: tuple[float, float] = (750.0, 3700.0), **kw) -> ScenarioResult:
+    """The trial population split by baseline CSF-pNfH stratum, placebo vs ``regimen`` (or several regimens)."""
+    regs = [as_regimen(r) for r in (regimen if isinstance(regimen, (list, tuple)) else [regimen])]
+    regs = [r for r in regs if len(r)]
+    if not regs:
+        raise Il2alsError("the scenario compares regimens with placebo; give a regimen with doses")
     cohort = sample_population(spec, n, np.random.default_rng(seed))
     base = simulate_population(cohort.params, none(), "1 day", step="1 day", outputs=["pnfh_csf"])
     s = stratum_of(base["pnfh_csf"][:, 0], cutoffs)
     groups = {name: cohort.subset(s == i) for i, name in enumerate(STRATA)}
-    return run_scenario(groups, [Regimen((), "placebo", "placebo"), reg], duration_days, "strata", **kw)
+    return run_scenario(groups, [Regimen((), "placebo", "placebo"), *regs], duration_days, "strata", **kw)
+
+
+def compare_regimens(regimens: list, spec: PopulationSpec, n: int, seed: int, duration_days: float = 640.0,
+                     **kw) -> ScenarioResult:
+    """Several regimens against placebo in the same virtual patients, per CSF-pNfH stratum."""
+    res = by_stratum(list(regimens), spec, n, seed, duration_days, **kw)
+    return ScenarioResult("compare-regimens", res.time, res.rows, res.effects, res.curves, res.units, res.regimens)
 
 
 SCENARIOS = {"slow-vs-fast": slow_vs_fast, "strata": by_stratum}

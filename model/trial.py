@@ -277,3 +277,21 @@ def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSp
         if progress is not None:
             progress(k + 1, replicates)
     return TrialResult(design_, reg, seed, tuple(reps), time.perf_counter() - t0)
+
+
+def power_curve(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, n_per_arm: list[int],
+                replicates: int, seed: int, *, progress: Callable[[int, int], None] | None = None,
+                **kw) -> list[dict]:
+    """Power (log-rank, overall) and the median hazard ratio for each number of patients per arm."""
+    from dataclasses import replace
+
+    rows = []
+    for k, n in enumerate(n_per_arm):
+        res = run_trial(replace(design_, n_per_arm=int(n)), regimen, spec, replicates, seed + k, **kw)
+        s = res.summary()
+        rows.append({"n_per_arm": int(n), "power": s["power_overall"], "hr_median": s["hr_overall"]["median"],
+                     "hr_p2.5": s["hr_overall"]["ci95"][0], "hr_p97.5": s["hr_overall"]["ci95"][1],
+                     "replicates": replicates, "seconds": res.seconds})
+        if progress is not None:
+            progress(k + 1, len(n_per_arm))
+    return rows
