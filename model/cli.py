@@ -422,6 +422,56 @@ def cmd_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_population(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .cohort import DAYS_PER_MONTH, sample_population
+    from .compile import default_model
+    from .io import atomic_dir, write_manifest
+    from .population import simulate_population
+
+    _positive_int(args.n, "--n")
+    spec = _spec(args.population)
+    cohort = sample_population(spec, args.n, np.random.default_rng(args.seed))
+    res = simulate_population(cohort.params, "placebo", f"{DAYS_PER_MONTH * 12} day", step=f"{DAYS_PER_MONTH * 12} day",
+                              outputs=["alsfrs_r", "pnfh_csf", "nfl_serum", "nfl_csf", "treg_pct_cd4", "ccl2_csf"])
+    slope = (res["alsfrs_r"][:, -1] - res["alsfrs_r"][:, 0]) / 12.0
+    model = default_model()
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        rows = []
+        for i in range(len(cohort)):
+            row = {"id": i, "age [year]": cohort.covariates["age"][i], "male": bool(cohort.covariates["male"][i]),
+                   "symptom_duration [month]": cohort.covariates["symptom_duration"][i],
+                   "run_in [week]": cohort.covariates["run_in"][i]}
+            for name in spec.varied + ["mn_reserve_start"]:
+                row[f"{name} [{model.mechanism.parameter(name).unit}]"] = cohort.params[i, model.parameter_index(name)]
+            for name in ("alsfrs_r", "pnfh_csf", "nfl_serum", "nfl_csf", "treg_pct_cd4", "ccl2_csf"):
+                row[f"{name}_baseline [{res.units[name]}]".replace("percent", "%").replace("alsfrs_point", "points")] = res[name][i, 0]
+            row["alsfrs_r_slope_placebo [points/month]"] = slope[i]
+            rows.append(row)
+        _write_rows(tmp / "cohort.csv", rows)
+        if not args.no_plot:
+            import matplotlib.pyplot as plt
+
+            from .plots import plot_population
+
+            fig = plot_population(slope, res["pnfh_csf"][:, 0], res["nfl_serum"][:, 0], cohort.covariates["age"],
+                                  targets={"slope": -0.99, "shares": (0.09, 0.70, 0.21)},
+                                  title=f"il2als {__version__}: virtual population '{spec.name}', {args.n} eligible patients "
+                                        f"(screened {cohort.n_screened}), seed {args.seed}")
+            fig.savefig(tmp / "population.png", dpi=110)
+            plt.close(fig)
+        write_manifest(tmp, population={"name": spec.name, "omega": spec.omega, "factor": spec.factor}, n=args.n,
+                       seed=args.seed, screened=cohort.n_screened, outputs=["cohort.csv", "population.png"])
+    pn = res["pnfh_csf"][:, 0]
+    print(f"{len(cohort)} eligible of {cohort.n_screened} screened; ALSFRS-R slope mean {slope.mean():.3f} points/month "
+          f"(PRO-ACT -0.99); CSF-pNfH < 750 / 750-3700 / > 3700 pg/mL: {np.mean(pn < 750):.3f} / "
+          f"{np.mean((pn >= 750) & (pn <= 3700)):.3f} / {np.mean(pn > 3700):.3f} (MIROCALS 0.09 / 0.70 / 0.21)")
+    print(f"il2als: wrote {out}/cohort.csv{'' if args.no_plot else ', population.png'}, manifest.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
     p.add_argument("--version", action="version", version=f"il2als {__version__}")
@@ -494,6 +544,14 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--out", required=True)
     pw.add_argument("--no-plot", action="store_true")
     pw.set_defaults(func=cmd_power)
+
+    po = sub.add_parser("population", help="sample a virtual population; write its patients and distributions")
+    po.add_argument("--n", type=int, default=2000)
+    po.add_argument("--seed", type=int, default=1)
+    po.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    po.add_argument("--out", required=True)
+    po.add_argument("--no-plot", action="store_true")
+    po.set_defaults(func=cmd_population)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

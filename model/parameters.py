@@ -96,6 +96,17 @@ class ParameterSet:
             _check_bounds(vals[key], p)
         return replace(self, name=name or self.name, values=MappingProxyType(vals))
 
+    def with_vector(self, vector: np.ndarray, name: str | None = None, source: str = "user: from a vector") -> "ParameterSet":
+        """A copy whose values are ``vector`` (canonical units, model order), e.g. a virtual patient."""
+        model = default_model()
+        vector = np.asarray(vector, dtype=float)
+        if vector.shape != (len(model.parameter_names),) or not np.all(np.isfinite(vector)):
+            raise ParameterError(f"parameter vector must be {len(model.parameter_names)} finite numbers in model order")
+        vals = {n: (self.values[n] if self.values[n].value == v else
+                    replace(self.values[n], value=float(v), given=f"{v:g} {self.values[n].unit}", source=source))
+                for n, v in zip(model.parameter_names, vector)}
+        return replace(self, name=name or self.name, values=MappingProxyType(vals))
+
     def cited(self) -> dict[str, str]:
         """The references behind the values of this set (key -> citation), in first-use order."""
         out: dict[str, str] = {}

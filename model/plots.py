@@ -184,6 +184,11 @@ def plot_forest(summary: dict, ax=None):
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows][::-1])
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator([0.125, 0.25, 0.5, 1, 2, 4, 8]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("hazard ratio, IL-2LD vs placebo (median and 2.5-97.5% across replicates)")
     ax.set_title(f"{summary['replicates']} virtual trials, {summary['n_per_arm']} per arm, seed {summary['seed']}", fontsize=10)
     ax.grid(alpha=0.25, axis="x")
@@ -242,3 +247,44 @@ def plot_power(ns, power, target: float = 0.8, ax=None, label: str = ""):
     if label:
         ax.legend(fontsize=8)
     return ax
+
+
+def plot_population(slope, pnfh, nfl_serum, age, cutoffs=(750.0, 3700.0), targets=None, title: str = ""):
+    """Distributions of a virtual population: ALSFRS-R slope, baseline CSF pNfH (log, with strata cut-offs),
+    serum NfL and age; published targets annotated. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    targets = targets or {}
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4), constrained_layout=True)
+    a = axes[0]
+    a.hist(slope, bins=40, color="#1f77b4", alpha=0.8)
+    a.axvline(np.mean(slope), color="k", lw=1.5, label=f"mean {np.mean(slope):.2f}")
+    if "slope" in targets:
+        a.axvline(targets["slope"], color="#d62728", ls="--", lw=1.5, label=f"PRO-ACT mean {targets['slope']:.2f}")
+    a.set_xlabel("ALSFRS-R slope on placebo, first year [points/month]")
+    a.legend(fontsize=8)
+    a = axes[1]
+    bins = np.logspace(np.log10(max(pnfh.min(), 50)), np.log10(pnfh.max()), 40)
+    a.hist(pnfh, bins=bins, color="#2ca02c", alpha=0.8)
+    a.set_xscale("log")
+    for c in cutoffs:
+        a.axvline(c, color="k", ls="--", lw=1)
+    shares = [np.mean(pnfh < cutoffs[0]), np.mean((pnfh >= cutoffs[0]) & (pnfh <= cutoffs[1])), np.mean(pnfh > cutoffs[1])]
+    txt = "model " + " / ".join(f"{100 * x:.0f}%" for x in shares)
+    if "shares" in targets:
+        txt += "\nMIROCALS " + " / ".join(f"{100 * x:.0f}%" for x in targets["shares"])
+    a.text(0.02, 0.97, txt, transform=a.transAxes, va="top", fontsize=8)
+    a.set_xlabel("baseline CSF pNfH [pg/mL] (strata at 750, 3700)")
+    axes[2].hist(nfl_serum, bins=40, color="#9467bd", alpha=0.8)
+    axes[2].set_xlabel("baseline serum NfL [pg/mL]")
+    axes[3].hist(age, bins=30, color="#8c564b", alpha=0.8)
+    axes[3].set_xlabel("age at randomisation [year]")
+    for ax in axes:
+        ax.set_ylabel("patients")
+        ax.grid(alpha=0.25)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

@@ -16,13 +16,14 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
     cmds = re.search(r"```bash\n(.*?)```", README, re.S).group(1).strip().splitlines()
-    assert len(cmds) == 2 and "il2als simulate" in cmds[0] and "pytest" in cmds[1]
+    assert len(cmds) == 2 and "il2als scenario slow-vs-fast" in cmds[0] and "pytest" in cmds[1]
     ci = (ROOT / ".ci" / "run").read_text()
     test_cmd = cmds[1].split("&&")[1].strip()
     assert test_cmd in ci
 
 
-def test_readme_figure_exists():
-    m = re.search(r"!\[[^\]]*\]\(([^)]+)\)", README)
-    fig = ROOT / m.group(1)
-    assert fig.read_bytes()[:4] == b"\x89PNG"
+def test_readme_figures_exist():
+    figs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert len(figs) >= 4
+    for f in figs:
+        assert (ROOT / f).read_bytes()[:4] == b"\x89PNG", f

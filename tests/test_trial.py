@@ -118,3 +118,29 @@ def test_trial_and_scenario_commands(tmp_path):
         r = run(*bad, "--out", str(tmp_path / "bad"))
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
         assert not (tmp_path / "bad").exists()
+
+
+def test_compare_regimens_power_and_population_commands(tmp_path):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "il2als", *a], capture_output=True, text=True, timeout=900)
+    r = run("compare-regimens", "--regimens", "mirocals,mirocals-6miu", "--n", "60", "--days", "90", "--out", str(tmp_path / "c"))
+    assert r.returncode == 0, r.stderr
+    rows = (tmp_path / "c" / "effects.csv").read_text().splitlines()
+    assert rows[0].startswith("group,arm,versus") and len(rows) >= 1 + 2 * 2
+    assert (tmp_path / "c" / "regimens.png").stat().st_size > 10_000
+    r = run("power", "--n-per-arm", "20,40", "--replicates", "2", "--enrich", ":3700", "--days", "120", "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "p" / "power.csv").read_text().splitlines()[0].startswith("n_per_arm,power")
+    r = run("population", "--n", "150", "--seed", "3", "--out", str(tmp_path / "q"))
+    assert r.returncode == 0, r.stderr
+    head = (tmp_path / "q" / "cohort.csv").read_text().splitlines()[0]
+    assert "age [year]" in head and "pnfh_csf_baseline [pg/mL]" in head and "k_autonomous [1/day]" in head
+    r = run("power", "--n-per-arm", "10,x", "--out", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "whole numbers" in r.stderr and not (tmp_path / "bad").exists()
+
+
+def test_enrichment_restricts_baseline_pnfh(spec):
+    from il2als.population import simulate_population
+
+    c = sample_population(spec.enriched(0, 3700), 200, np.random.default_rng(8))
+    pn = simulate_population(c.params, "placebo", "1 day", outputs=["pnfh_csf"])["pnfh_csf"][:, 0]
+    assert pn.max() <= 3700 * (1 + 1e-6)

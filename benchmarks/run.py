@@ -1,0 +1,90 @@
+"""Speed, memory and accuracy of the engines, printed as figures and ratios (not a test).
+
+    python benchmarks/run.py            # engines, N = 1 ... 10,000, one virtual trial, 20 replicates
+    python benchmarks/run.py --full     # also 200 trial replicates (the issue #4 target: < 10 minutes)
+
+Per-patient times are wall-clock on this machine for a 640-day MIROCALS trajectory (90 doses) with a daily output
+grid. The batch engine uses both cores (numba threads); the scipy path is one patient at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", action="store_true", help="also run 200 trial replicates")
+    ap.add_argument("--max-n", type=int, default=10_000)
+    a = ap.parse_args()
+
+    from il2als import SolverOptions, load_parameters, simulate
+    from il2als.cohort import load_population_spec, sample_population
+    from il2als.population import simulate_population
+    from il2als.trial import design, run_trial
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    spec = load_population_spec()
+    t0 = time.perf_counter()
+    simulate_population([load_parameters("default")], "mirocals", "640 day", outputs=["nfl_serum"])
+    print(f"batch engine load (compile on first use, else disk cache): {time.perf_counter() - t0:.1f} s")
+
+    outputs = ["nfl_serum", "treg_count", "mn_reserve", "alsfrs_r", "survival"]
+    pool = sample_population(spec, a.max_n, np.random.default_rng(1))
+
+    # accuracy against a tight-tolerance reference
+    ref_opts = SolverOptions(method="Radau", rtol=1e-10, atol=1e-13)
+    acc = []
+    sub = pool.params[:3]
+    res = simulate_population(sub, "mirocals", "640 day", outputs=outputs)
+    base = load_parameters("default")
+    for i in range(len(sub)):
+        ps = base.with_vector(sub[i], name=f"patient {i}")
+        tr = simulate(ps, "mirocals", "640 day", options=ref_opts)
+        acc.append(max(np.max(np.abs(res[n][i] - tr[n]) / np.abs(tr[n])) for n in ("nfl_serum", "treg_count", "mn_reserve")))
+    print(f"batch engine vs Radau rtol 1e-10: max relative error on NfL, Tregs, reserve = {max(acc):.2e} (target <= 1e-4)")
+
+    # scipy per patient (Python right-hand side, LSODA, piecewise)
+    n_sc = 3
+    t0 = time.perf_counter()
+    for i in range(n_sc):
+        simulate(load_parameters("default"), "mirocals", "640 day")
+    t_scipy = (time.perf_counter() - t0) / n_sc
+    print(f"scipy solve_ivp (LSODA, analytic Jacobian, Python RHS): {1e3 * t_scipy:.1f} ms per patient")
+
+    rows = []
+    for n in (1, 100, 1000, 10_000):
+        if n > a.max_n:
+            break
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        simulate_population(pool.params[:n], "mirocals", "640 day", outputs=outputs)
+        dt = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rows.append((n, dt / n))
+        print(f"batch engine N = {n:>6}: {1e3 * dt / n:7.2f} ms per patient ({dt:.1f} s), "
+              f"{t_scipy / (dt / n):6.0f}x faster than scipy; peak RSS {rss / 1024:.0f} MiB (+{(rss - rss0) / 1024:.0f})")
+    print("libRoadRunner: not measured (needs the SBML export of issue #6)")
+
+    d = design("mirocals")
+    t0 = time.perf_counter()
+    run_trial(d, "mirocals", spec, 1, 1)
+    print(f"one 220-patient virtual trial (sample, simulate, analyse): {time.perf_counter() - t0:.2f} s (target < 1 s)")
+    t0 = time.perf_counter()
+    run_trial(d, "mirocals", spec, 20, 2)
+    dt = time.perf_counter() - t0
+    print(f"20 replicates: {dt:.1f} s -> 200 replicates ~ {10 * dt / 60:.1f} min (targets: < 10 min, issue #4; < 1 min, issue #5)")
+    if a.full:
+        t0 = time.perf_counter()
+        run_trial(d, "mirocals", spec, 200, 3)
+        print(f"200 replicates: {(time.perf_counter() - t0) / 60:.2f} min")
+
+
+if __name__ == "__main__":
+    main()
