@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import numpy as np
 import time
 import warnings
 from pathlib import Path
@@ -83,15 +85,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for label, arm, tr in runs:
             s = summarise(tr)
             summary_rows.append({"profile": label, "regimen": arm, **{f"{k} [{u}]": v for k, (v, u) in s.items()}})
-        _write_summary_csv(tmp / "summary.csv", summary_rows)
+        _write_rows(tmp / "summary.csv", summary_rows)
         if not args.no_plot:
-            from .plots import plot_trajectories
+            from .plots import plot_trajectories, save_figure
 
             fig = plot_trajectories(runs, title=f"il2als {__version__}: {reg.description or reg.summary()} — {duration}")
-            fig.savefig(tmp / "trajectory.png", dpi=110)
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+            save_figure(fig, tmp / "trajectory.png")
         write_manifest(
             tmp,
             regimen={"name": reg.name, "description": reg.description, "summary": reg.summary(),
@@ -109,16 +108,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _print_summary(runs)
     print(f"il2als: wrote {out}/trajectory.csv, summary.csv{'' if args.no_plot else ', trajectory.png'}, manifest.json")
     return 0
-
-
-def _write_summary_csv(path: Path, rows: list[dict]) -> None:
-    import csv
-
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def _print_summary(runs) -> None:  # noqa: ANN001
@@ -233,14 +222,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         _write_rows(tmp / "scenario.csv", res.rows)
         _write_rows(tmp / "effects.csv", res.effects)
         if not args.no_plot:
-            import matplotlib.pyplot as plt
-
-            from .plots import plot_scenario
+            from .plots import plot_scenario, save_figure
 
             fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group\n"
                                            f"placebo (dashed) vs {reg.description or reg.summary()}")
-            fig.savefig(tmp / "scenario.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, tmp / "scenario.png")
         write_manifest(tmp, scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
                        regimen={"name": reg.name, "description": reg.description, "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
@@ -295,16 +281,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
             rows.append(row)
         _write_rows(tmp / "replicates.csv", rows)
         if not args.no_plot:
-            import matplotlib.pyplot as plt
-
-            from .plots import plot_forest, plot_km
+            from .plots import plot_forest, plot_km, save_figure
 
             fig = plot_km(res, title=f"il2als {__version__}: virtual {d.name} trial\n{reg.description or reg.summary()}")
-            fig.savefig(tmp / "km.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, tmp / "km.png")
             ax = plot_forest(summary)
-            ax.figure.savefig(tmp / "forest.png", dpi=110)
-            plt.close(ax.figure)
+            save_figure(ax, tmp / "forest.png")
         write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "description": reg.description,
                                                          "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
@@ -347,14 +329,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _write_rows(tmp / "regimens.csv", res.rows)
         _write_rows(tmp / "effects.csv", res.effects)
         if not args.no_plot:
-            import matplotlib.pyplot as plt
-
-            from .plots import plot_regimen_comparison
+            from .plots import plot_regimen_comparison, save_figure
 
             fig = plot_regimen_comparison(res, title=f"il2als {__version__}: regimens vs placebo by CSF-pNfH stratum, "
                                                      f"{args.n} virtual patients, {args.days:g} days (medians)")
-            fig.savefig(tmp / "regimens.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, tmp / "regimens.png")
         write_manifest(tmp, regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
                        n=args.n, seed=args.seed, days=args.days, population={"name": spec.name},
                        references=spec.centre.cited(), outputs=["regimens.csv", "effects.csv", "regimens.png"])
@@ -404,15 +383,12 @@ def cmd_power(args: argparse.Namespace) -> int:
     with atomic_dir(out) as tmp:
         _write_rows(tmp / "power.csv", rows)
         if not args.no_plot:
-            import matplotlib.pyplot as plt
-
-            from .plots import plot_power
+            from .plots import plot_power, save_figure
 
             ax = plot_power([r["n_per_arm"] for r in rows], [r["power"] for r in rows],
                             label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}")
             ax.set_title(f"il2als {__version__}: power from {args.replicates} virtual trials per size", fontsize=10)
-            ax.figure.savefig(tmp / "power.png", dpi=110)
-            plt.close(ax.figure)
+            save_figure(ax, tmp / "power.png")
         write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
                        population={"name": spec.name, "pnfh_range": list(spec.pnfh_range)}, seed=args.seed,
                        replicates=args.replicates, outputs=["power.csv", "power.png"])
@@ -452,16 +428,13 @@ def cmd_population(args: argparse.Namespace) -> int:
             rows.append(row)
         _write_rows(tmp / "cohort.csv", rows)
         if not args.no_plot:
-            import matplotlib.pyplot as plt
-
-            from .plots import plot_population
+            from .plots import plot_population, save_figure
 
             fig = plot_population(slope, res["pnfh_csf"][:, 0], res["nfl_serum"][:, 0], cohort.covariates["age"],
                                   targets={"slope": -0.99, "shares": (0.09, 0.70, 0.21)},
                                   title=f"il2als {__version__}: virtual population '{spec.name}', {args.n} eligible patients "
                                         f"(screened {cohort.n_screened}), seed {args.seed}")
-            fig.savefig(tmp / "population.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, tmp / "population.png")
         write_manifest(tmp, population={"name": spec.name, "omega": spec.omega, "factor": spec.factor}, n=args.n,
                        seed=args.seed, screened=cohort.n_screened, outputs=["cohort.csv", "population.png"])
     pn = res["pnfh_csf"][:, 0]
@@ -469,6 +442,60 @@ def cmd_population(args: argparse.Namespace) -> int:
           f"(PRO-ACT -0.99); CSF-pNfH < 750 / 750-3700 / > 3700 pg/mL: {np.mean(pn < 750):.3f} / "
           f"{np.mean((pn >= 750) & (pn <= 3700)):.3f} / {np.mean(pn > 3700):.3f} (MIROCALS 0.09 / 0.70 / 0.21)")
     print(f"il2als: wrote {out}/cohort.csv{'' if args.no_plot else ', population.png'}, manifest.json")
+    return 0
+
+
+def _check_rows(params_name: str, targets_name: str, n_population: int):
+    from .calibration import Evaluator, check_table, configuration, load_targets
+    from .parameters import load_parameters
+
+    ts = load_targets(targets_name)
+    base = load_parameters(params_name)
+    sets = {"default": base}
+    for prof in ("slow", "fast"):
+        # profiles are deltas on the default set: apply the same deltas to the set being checked
+        p, d = load_parameters(prof), load_parameters("default")
+        delta = {n: v for n, v in p.values.items() if d.values[n] != v}
+        sets[prof] = base.with_vector(np.array([delta[n].value if n in delta else base.values[n].value
+                                                for n in base.values]), name=f"{base.name}+{prof}")
+    ev = Evaluator(ts, n_population=n_population)
+    return ts, check_table(ts, ev.evaluate(configuration(sets))[0])
+
+
+def _print_check(rows: list[dict]) -> None:
+    print(f"{'target':<32}{'subject':<11}{'model':>11}  {'target':>16}  {'unit':<14}{'residual':>9}  result  source")
+    for r in rows:
+        print(f"{r['id']:<32}{r['subject']:<11}{r['model']:>11.4g}  {r['target']:>16}  {r['unit']:<14}"
+              f"{r['residual']:>9.2f}  {'pass' if r['pass'] else 'FAIL':<6}  {r['source']}")
+    n = sum(r["pass"] for r in rows)
+    print(f"{n} of {len(rows)} targets within tolerance ({100 * n / len(rows):.0f}%)")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .io import atomic_dir, write_manifest
+
+    ts, rows = _check_rows(args.params, args.targets, args.n_population)
+    _print_check(rows)
+    if args.out:
+        out = Path(args.out)
+        with atomic_dir(out) as tmp:
+            _write_rows(tmp / "check.csv", rows)
+            if not args.no_plot:
+                from .plots import plot_check, save_figure
+
+                ax = plot_check(rows, title=f"il2als {__version__}: parameter set '{args.params}' vs targets '{args.targets}'")
+                save_figure(ax, tmp / "check.png")
+            write_manifest(tmp, params=args.params, targets=args.targets, passed=sum(r["pass"] for r in rows),
+                           total=len(rows), outputs=["check.csv", "check.png"])
+        print(f"il2als: wrote {out}/check.csv{'' if args.no_plot else ', check.png'}, manifest.json")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .fitting_io import run_problem_file
+
+    run_problem_file(args.problem, Path(args.out), params=args.params, n_starts=args.n_starts, seed=args.seed,
+                     plot=not args.no_plot)
     return 0
 
 
@@ -552,6 +579,23 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--out", required=True)
     po.add_argument("--no-plot", action="store_true")
     po.set_defaults(func=cmd_population)
+
+    ck = sub.add_parser("check", help="compare a parameter set with every calibration target (table, CSV, figure)")
+    ck.add_argument("--params", default="default", help="parameter set name or file")
+    ck.add_argument("--targets", default="literature", help="targets name or file")
+    ck.add_argument("--n-population", type=int, default=400, help="virtual patients for population targets")
+    ck.add_argument("--out", default=None, help="folder for check.csv and check.png")
+    ck.add_argument("--no-plot", action="store_true")
+    ck.set_defaults(func=cmd_check)
+
+    ft = sub.add_parser("fit", help="fit free parameters to targets (multi-start least squares, intervals, profiles)")
+    ft.add_argument("--problem", required=True, help="problem TOML (see params/problems/)")
+    ft.add_argument("--params", default="default", help="parameter set to start from")
+    ft.add_argument("--n-starts", type=int, default=None, help="override the problem's number of starts")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--out", required=True)
+    ft.add_argument("--no-plot", action="store_true")
+    ft.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

@@ -42,7 +42,7 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
     for sym, e in replacements:
         lines.append(f"    {sym} = {printer.doprint(e)}")
     if n_time_vector:
-        lines.append(f"    _n = y.shape[0]")
+        lines.append("    _n = y.shape[0]")
         lines.append(f"    _out = {array_mod}.empty((_n, {len(exprs)}))")
         for i, e in enumerate(reduced):
             lines.append(f"    _out[:, {i}] = {printer.doprint(e)}")

@@ -82,7 +82,7 @@ def lu_solve(a, piv, b):
         b[i] = s / a[i, i]
 
 def derivs(t, y, p, frozen):
-    d = rhs(t, y, p)
+    d = rhs(t, y, p)  # noqa: F821 (rhs and jac are the generated model, injected by the engine)
     for i in range(len(y)):
         if frozen[i]:
             d[i] = 0.0
@@ -91,7 +91,7 @@ def derivs(t, y, p, frozen):
 def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err):
     """One Rosenbrock step of size h from (t, y) with f0 = f(t, y); returns False if singular."""
     n = len(y)
-    J = jac(t, y, p)
+    J = jac(t, y, p)  # noqa: F821
     for i in range(n):
         for j in range(n):
             a[i, j] = 0.0 if frozen[i] else -J[i, j]
@@ -147,7 +147,6 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
     n_out = len(t_out)
     n_steps = 0
     f0[:] = derivs(t, y, p, frozen)
-    span = t_end - t
     hmin = 1e-14 * max(1.0, abs(t_end))
     while t < t_end and t_end - t > 1e-13 * max(1.0, abs(t_end)):
         if n_steps >= max_steps:
@@ -228,8 +227,8 @@ def baseline(y_init, p, fixed, rtol, atol):
     piv = np.empty(m, dtype=np.int64)
     b = np.empty(m)
     for it in range(30):
-        d = rhs(0.0, y, p)
-        J = jac(0.0, y, p)
+        d = rhs(0.0, y, p)  # noqa: F821
+        J = jac(0.0, y, p)  # noqa: F821
         res = 0.0
         for ii in range(m):
             i = free[ii]
@@ -244,7 +243,7 @@ def baseline(y_init, p, fixed, rtol, atol):
         lu_solve(a, piv, b)
         for ii in range(m):
             y[free[ii]] += b[ii]
-    d = rhs(0.0, y, p)
+    d = rhs(0.0, y, p)  # noqa: F821
     res = 0.0
     for ii in range(m):
         i = free[ii]

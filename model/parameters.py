@@ -223,10 +223,10 @@ def _params_dir() -> resources.abc.Traversable:
 
 
 def available() -> list[str]:
-    """Names of the shipped parameter sets and profiles."""
+    """Names of the shipped parameter sets and profiles (``default`` is the calibrated set, else the hand-set)."""
     d = _params_dir()
-    names = sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
-    return names + [p for p in PROFILES]
+    names = sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml") and p.name != "population.toml")
+    return ["default"] + [n for n in names if n != "default"] + list(PROFILES)
 
 
 def _resolve(spec: str | Path) -> tuple[str, str]:
@@ -238,6 +238,11 @@ def _resolve(spec: str | Path) -> tuple[str, str]:
             raise ParameterError(f"parameter file '{s}' not found; give an existing file, or a name: {', '.join(available())}")
         return s, p.read_text(encoding="utf-8", errors="strict")
     d = _params_dir()
+    if s == "default":
+        # the default set is the calibrated one once it exists, else the hand-set one
+        s = "calibrated" if (d / "calibrated.toml").is_file() else "handset"
+        if not (d / f"{s}.toml").is_file():
+            s = "default"
     for cand in (d / f"{s}.toml", d / "profiles" / f"{s}.toml"):
         if cand.is_file():
             return f"params/{'profiles/' if 'profiles' in str(cand) else ''}{s}.toml", cand.read_text(encoding="utf-8")

@@ -14,6 +14,15 @@ PROFILE_COLOURS = {"slow": "#1f77b4", "fast": "#d62728", "default": "#2ca02c"}
 _CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
+def save_figure(fig_or_ax, path, dpi: int = 110) -> None:
+    """Save a Figure (or an Axes' figure) as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig = fig_or_ax if hasattr(fig_or_ax, "savefig") else fig_or_ax.get_figure()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def _colour(label: str, i: int) -> str:
     return PROFILE_COLOURS.get(label, _CYCLE[i % len(_CYCLE)])
 
@@ -287,4 +296,77 @@ def plot_population(slope, pnfh, nfl_serum, age, cutoffs=(750.0, 3700.0), target
         ax.grid(alpha=0.25)
     if title:
         fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_check(rows: list[dict], title: str = "", ax=None):
+    """Residual of every target ((model - target) / tolerance), pass band shaded; returns the Axes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.28 * len(rows) + 1.5), constrained_layout=True)
+    y = np.arange(len(rows))[::-1]
+    r = np.array([x["residual"] for x in rows], float)
+    colours = ["#2ca02c" if x["pass"] else "#d62728" for x in rows]
+    ax.axvspan(-1, 1, color="#2ca02c", alpha=0.1)
+    ax.barh(y, np.clip(np.nan_to_num(r, nan=0.0), -5, 5), color=colours)
+    ax.set_yticks(y, [x["id"] for x in rows], fontsize=8)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlim(-5, 5)
+    ax.set_xlabel("residual (model - target) / tolerance  (|r| <= 1 passes; clipped at 5)")
+    n = sum(x["pass"] for x in rows)
+    ax.set_title((title + "\n" if title else "") + f"{n} of {len(rows)} targets within tolerance", fontsize=10)
+    ax.grid(alpha=0.25, axis="x")
+    return ax
+
+
+def plot_waterfall(result, ax=None):
+    """Final cost of every start, sorted (a waterfall); returns the Axes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    costs = np.sort([s.cost for s in result.starts])
+    conv = [s.converged for s in sorted(result.starts, key=lambda s: s.cost)]
+    ax.plot(np.arange(1, len(costs) + 1), costs, "-", color="grey")
+    ax.scatter(np.arange(1, len(costs) + 1), costs, c=["#2ca02c" if c else "#d62728" for c in conv], zorder=3)
+    ax.set_yscale("log")
+    ax.set_xlabel("start (sorted by final cost)")
+    ax.set_ylabel("final cost 0.5·Σ residual²")
+    ax.set_title("multi-start waterfall (green: converged)", fontsize=10)
+    ax.grid(alpha=0.25)
+    return ax
+
+
+def plot_profiles(result):
+    """Profile likelihoods (Δχ² against each parameter) with the 95% threshold; returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .fit import CHI2_95
+
+    names = list(result.profiles)
+    ncol = min(4, len(names))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), constrained_layout=True, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        grid, costs = result.profiles[name]
+        f = result.problem.free[result.problem.names.index(name)]
+        ax.plot(f.from_scale(np.asarray(grid)), 2 * (np.asarray(costs) - result.cost), "o-", ms=3)
+        ax.axhline(CHI2_95, color="#d62728", ls="--", lw=1)
+        ax.axvline(float(f.from_scale(result.x[result.problem.names.index(name)])), color="grey", lw=0.8)
+        ax.set_xscale("log" if f.scale == "log" else "linear")
+        ax.set_title(f"{name} [{f.unit}]", fontsize=8)
+        ax.set_ylabel("Δχ²", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
     return fig

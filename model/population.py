@@ -129,7 +129,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                         regimens: "Regimen | str | Sequence[Regimen | str]", duration: object = "640 day", *,
                         step: object = "1 day", outputs: Sequence[str] | None = None,
                         options: BatchOptions = BatchOptions(), model: CompiledModel | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> PopulationResult:
+                        progress: Callable[[int, int], None] | None = None,
+                        initial: np.ndarray | None = None) -> PopulationResult:
     """Simulate N patients; each gets its own parameters and (optionally) its own regimen.
 
     Parameters
@@ -140,6 +141,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     outputs : names of observables or states to return (default: all observables).
     options : :class:`BatchOptions` (tolerances, chunk size, failure policy).
     progress : called as ``progress(done, total)`` after each chunk.
+    initial : optional ``(N, n_states)`` starting states (canonical units) instead of each patient's baseline,
+        e.g. to change parameters part-way (start from the state reached under other parameters).
 
     Returns
     -------
@@ -167,6 +170,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     t_out = np.arange(n_grid) * dt
     if T - t_out[-1] > 1e-9 * max(1.0, T):
         t_out = np.append(t_out, T)
+    if initial is not None and np.shape(initial) != (N, len(model.state_names)):
+        raise Il2alsError(f"initial states must have shape ({N}, {len(model.state_names)})")
     ev_t, ev_inc, ev_ptr = _events(P, regs, model, T)
     eng = engine(model)
     depot = model.state_index("il2_depot")
@@ -179,7 +184,11 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     for c0 in range(0, N, options.chunk):
         c1 = min(N, c0 + options.chunk)
         Pc = P[c0:c1]
-        Y0, st0 = population_baselines(Pc, model)
+        if initial is not None:
+            Y0 = np.ascontiguousarray(initial[c0:c1], dtype=float)
+            st0 = np.zeros(c1 - c0, dtype=np.int64)
+        else:
+            Y0, st0 = population_baselines(Pc, model)
         max_dose = np.array([ev_inc[ev_ptr[i]:ev_ptr[i + 1]].max() / max(P[i, model.parameter_index("bioavailability")], 1e-300)
                              if ev_ptr[i + 1] > ev_ptr[i] else 0.0 for i in range(c0, c1)])
         atol = np.array([_scales(model, Y0[j], Pc[j], max_dose[j]) for j in range(c1 - c0)]) * options.atol

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -219,10 +219,14 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
         t_fail = sol.t[first_bad] if first_bad < len(sol.t) else sol.t[-1]
     else:
         t_fail = a
+    # probe the rates from the last good state at times up to just past the failure
+    probes = np.append(np.linspace(t_last, t_fail, 5)[1:], t_fail + 1e-6 * max(1.0, abs(t_fail)))
     with np.errstate(all="ignore"):
-        d = model.rhs(t_fail, y_last, p)
+        rates = [model.rhs(tp, y_last, p) for tp in probes]
+    d = rates[0]
     names = np.array(model.state_names)
-    bad = [n for n, v, dv, s in zip(names, y_last, d, scale) if not np.isfinite(dv) or not np.isfinite(v) or v < -1e-6 * s]
+    bad = [n for i, (n, v, s) in enumerate(zip(names, y_last, scale))
+           if not np.isfinite(v) or v < -1e-6 * s or not all(np.isfinite(r[i]) for r in rates)]
     if not bad:  # a blow-up from finite rates: name the fastest-moving states
         rel = np.abs(d) / scale
         bad = [f"{n} (fastest)" for n in names[np.argsort(rel)[::-1][:3]]]

@@ -9,8 +9,8 @@ from il2als.errors import ParameterError
 from il2als.parameters import PlausibilityWarning, load_parameters
 
 
-def test_default_values_are_pinned_in_canonical_units():
-    ps = load_parameters("default")
+def test_handset_values_are_pinned_in_canonical_units():
+    ps = load_parameters("handset")
     assert ps.value("clearance") == pytest.approx(120 * 1440)  # 120 mL/min (Konrad 1990) in mL/day
     assert ps.value("ka") == pytest.approx(0.21 * 24)  # ln2/3.3 h (Piscitelli 1997) in 1/day
     assert ps.value("absorption_lag") == pytest.approx(27 / 1440)
@@ -25,14 +25,15 @@ def test_fast_profile_has_the_published_treg_deficit():
     assert deficit == pytest.approx(0.31, abs=0.01)  # Beers 2011: 31% fewer Tregs in rapid progressors
 
 
-@pytest.mark.parametrize("name", ["default.toml", "profiles/slow.toml", "profiles/fast.toml"])
+@pytest.mark.parametrize("name", ["handset.toml", "calibrated.toml", "profiles/slow.toml", "profiles/fast.toml"])
 def test_every_entry_has_unit_source_range_and_description(name):
     data = tomllib.loads((resources.files("il2als.params") / name).read_text())
-    refs = tomllib.loads((resources.files("il2als.params") / "default.toml").read_text())["references"]
+    refs = tomllib.loads((resources.files("il2als.params") / "handset.toml").read_text())["references"]
     for pname, e in data["parameters"].items():
-        assert {"value", "unit", "source", "range", "description"} <= set(e), pname
+        assert {"value", "unit", "source", "range"} <= set(e), pname
+        assert "description" in e or name == "calibrated.toml", pname  # calibrated entries inherit theirs
         src = e["source"]
-        assert src.startswith(("assumed:", "derived:")) or all(k.strip() in refs for k in src.split(",")), (pname, src)
+        assert src.startswith(("assumed:", "derived:", "calibrated:")) or all(k.strip() in refs for k in src.split(",")), (pname, src)
 
 
 def test_references_behind_a_set_are_listed():
@@ -93,3 +94,11 @@ def test_updated_converts_units_and_keeps_the_rest():
     assert q.value("clearance") == pytest.approx(192000)
     assert q.value("ka") == ps.value("ka")
     assert q.vector(default_model()).shape == (len(default_model().parameter_names),)
+
+
+def test_default_is_the_calibrated_set_based_on_the_handset():
+    d, h, c = load_parameters("default"), load_parameters("handset"), load_parameters("calibrated")
+    assert d.name == "calibrated" and d.files == c.files and d.files[0] == "params/handset.toml"
+    changed = [n for n in d.values if d.values[n] != h.values[n]]
+    assert changed and all(d.values[n].source.startswith("calibrated:") for n in changed)
+    assert d.value("clearance") == h.value("clearance")  # not fitted: inherited

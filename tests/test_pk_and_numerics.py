@@ -82,19 +82,23 @@ def test_all_90_doses_reach_the_depot(sim):
 def test_a_solver_failure_names_the_time_and_the_states():
     import dataclasses
 
+    from il2als.dosing import named
     from il2als.errors import SolverError
+    from il2als.simulate import baseline_state, dose_events, integrate, output_grid
 
     model = default_model()
     ib = model.state_index("microglia_activation")
-    depot = model.state_index("il2_depot")
 
     def blows_up(t, y, p):
         d = model.rhs(t, y, p)
-        if t > 12.0 and y[depot] > 0:  # only after dosing, so the baseline is unaffected
+        if t > 12.0:
             d[ib] = np.nan
         return d
 
     broken = dataclasses.replace(model, rhs=blows_up)
+    p = load_parameters("default").vector(model)
+    y0 = baseline_state(p, model)  # a correct baseline; the fault is in the integration only
+    te, inc = dose_events(p, named("ms-il2"), model)
     with pytest.raises(SolverError, match=r"t = 1[0-9.]* day.*microglia_activation") as exc:
-        simulate(load_parameters("default"), "ms-il2", "30 day", model=broken)
+        integrate(broken, p, y0, te, inc, output_grid(30.0, 1.0), SolverOptions())
     assert "\n" not in str(exc.value)

@@ -9,8 +9,6 @@ References: Piscitelli 1997 (SC Tmax, lag, apparent t1/2); Konrad 1990 (clearanc
 IM bioavailability); Kirchner 1998 (receptor sink).
 """
 
-import sympy as sp
-
 from .core import ModuleBuilder
 
 m = ModuleBuilder(
