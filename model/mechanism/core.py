@@ -29,62 +29,51 @@ def symbol(name: str) -> sp.Symbol:
 
 
 @dataclass(frozen=True)
-class State:
-    """A state variable: canonical ``unit`` inside the solver, ``output_unit`` for tables and plots.
-
-    ``baseline`` says how its pre-treatment value is set: ``"steady"``, the model's own steady state for
-    the patient (with the ``"fixed"`` states held); ``"fixed"``, the value of ``initial`` (an expression of
-    parameters, e.g. the motor-neuron reserve at entry).
-    """
+class Symbolic:
+    """What every declared symbol has: a name, a canonical unit, a description and its module."""
 
     name: str
     unit: str
     description: str
     module: str
+
+    @property
+    def sym(self) -> sp.Symbol:
+        return symbol(self.name)
+
+
+@dataclass(frozen=True)
+class State(Symbolic):
+    """A state variable: canonical ``unit`` inside the solver, ``output_unit`` for tables and plots.
+
+    ``baseline`` says how its pre-treatment value is set: ``"steady"``, the model's own steady state for
+    the patient (with the ``"fixed"`` states held), ``initial`` being the starting guess; ``"fixed"``, the value
+    of ``initial`` (an expression of parameters, e.g. the motor-neuron reserve at entry).
+    """
+
     baseline: Baseline = "steady"
     initial: sp.Expr = sp.Integer(0)
     output_unit: str | None = None
     observable: bool = False
     label: str | None = None
 
-    @property
-    def sym(self) -> sp.Symbol:
-        return symbol(self.name)
-
 
 @dataclass(frozen=True)
-class Parameter:
+class Parameter(Symbolic):
     """A parameter: canonical ``unit`` and physical bounds (a value outside them is an error)."""
 
-    name: str
-    unit: str
-    description: str
-    module: str
     lower: float = 0.0
     upper: float = float("inf")
-    integer: bool = False
-
-    @property
-    def sym(self) -> sp.Symbol:
-        return symbol(self.name)
 
 
 @dataclass(frozen=True)
-class Expression:
+class Expression(Symbolic):
     """A named intermediate or observable: ``formula`` in canonical ``unit``."""
 
-    name: str
-    unit: str
-    formula: sp.Expr
-    description: str
-    module: str
+    formula: sp.Expr = sp.Integer(0)
     output_unit: str | None = None
     observable: bool = False
     label: str | None = None
-
-    @property
-    def sym(self) -> sp.Symbol:
-        return symbol(self.name)
 
 
 @dataclass(frozen=True)
@@ -125,7 +114,7 @@ class ModuleBuilder:
         return symbol(name)
 
     def expression(self, name: str, unit: str, formula: sp.Expr, description: str, **kw: object) -> sp.Symbol:
-        self._exprs.append(Expression(name, unit, sp.sympify(formula), description, self.name, **kw))  # type: ignore[arg-type]
+        self._exprs.append(Expression(name, unit, description, self.name, sp.sympify(formula), **kw))  # type: ignore[arg-type]
         return symbol(name)
 
     def uses(self, *names: str) -> tuple[sp.Symbol, ...] | sp.Symbol:
