@@ -492,8 +492,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .fitting_io import run_problem_file
+    from .fitting_io import run_data_fit, run_problem_file
 
+    if (args.problem is None) == (args.data is None):
+        raise Il2alsError("give either --problem FILE (literature targets) or --data FILE --free a,b (time series)")
+    if args.data is not None:
+        free = _split(args.free or "")
+        if not free:
+            raise Il2alsError("--data needs --free with the parameters to estimate, e.g. --free ka,treg_max_proliferation")
+        run_data_fit(args.data, free, Path(args.out), params=args.params, error=args.error,
+                     n_starts=args.n_starts or 3, seed=args.seed, plot=not args.no_plot)
+        return 0
     run_problem_file(args.problem, Path(args.out), params=args.params, n_starts=args.n_starts, seed=args.seed,
                      plot=not args.no_plot)
     return 0
@@ -589,7 +598,10 @@ def build_parser() -> argparse.ArgumentParser:
     ck.set_defaults(func=cmd_check)
 
     ft = sub.add_parser("fit", help="fit free parameters to targets (multi-start least squares, intervals, profiles)")
-    ft.add_argument("--problem", required=True, help="problem TOML (see params/problems/)")
+    ft.add_argument("--problem", default=None, help="problem TOML (see params/problems/)")
+    ft.add_argument("--data", default=None, help="NONMEM-style CSV: ID, TIME [unit], AMT [unit], DV [unit], observable")
+    ft.add_argument("--free", default=None, help="with --data: parameters to estimate, comma-separated")
+    ft.add_argument("--error", default="proportional:0.1", help="with --data: error model and sd, e.g. lognormal:0.2")
     ft.add_argument("--params", default="default", help="parameter set to start from")
     ft.add_argument("--n-starts", type=int, default=None, help="override the problem's number of starts")
     ft.add_argument("--seed", type=int, default=0)

@@ -167,10 +167,21 @@ class FitResult:
         out = {}
         for name, (grid, costs) in self.profiles.items():
             f = self.problem.free[self.problem.names.index(name)]
+            g = np.asarray(grid)
             d = 2 * (np.asarray(costs) - self.cost)
             ok = d <= CHI2_95
-            vals = f.from_scale(np.asarray(grid))
-            lo, hi = float(vals[ok].min()), float(vals[ok].max())
+            i0 = int(np.argmin(np.abs(g - self.x[self.problem.names.index(name)])))
+            # walk out from the optimum; interpolate where the profile crosses the threshold
+            lo_x, hi_x = g[0], g[-1]
+            for i in range(i0, 0, -1):
+                if not ok[i - 1]:
+                    lo_x = g[i] + (CHI2_95 - d[i]) * (g[i - 1] - g[i]) / (d[i - 1] - d[i]) if d[i - 1] != d[i] else g[i]
+                    break
+            for i in range(i0, len(g) - 1):
+                if not ok[i + 1]:
+                    hi_x = g[i] + (CHI2_95 - d[i]) * (g[i + 1] - g[i]) / (d[i + 1] - d[i]) if d[i + 1] != d[i] else g[i]
+                    break
+            lo, hi = float(f.from_scale(lo_x)), float(f.from_scale(hi_x))
             left, right = bool(ok[0]), bool(ok[-1])
             verdict = ("not identifiable (flat profile)" if left and right else
                        "practically non-identifiable (one-sided)" if left or right else "identifiable")
@@ -178,6 +189,8 @@ class FitResult:
         return out
 
     def table(self) -> list[dict]:
+        if hasattr(self.problem, "table"):  # data problems tabulate their observations
+            return self.problem.table(self.x)
         vals = self.problem.model_values(self.x[None, :])[0]
         return check_table(self.problem.targets, vals)
 

@@ -58,6 +58,28 @@ def read_problem(path: str | Path, params: str = "default"):
     return problem, settings
 
 
+def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "default", error: str = "proportional:0.1",
+                 n_starts: int = 3, seed: int = 0, plot: bool = True) -> FitResult:
+    """Fit shared parameters to a NONMEM-style CSV of individual time series, with profiles, and write the report."""
+    from .data import make_data_problem, read_dataset
+
+    kind, _, sd = error.partition(":")
+    try:
+        sdv = float(sd) if sd else 0.1
+    except ValueError:
+        raise ParameterError(f"--error '{error}' must be MODEL[:SD], e.g. 'proportional:0.1' or 'lognormal:0.2'") from None
+    problem = make_data_problem(read_dataset(data_path), free, params=params, error_model=kind, sd=sdv)
+    t0 = time.perf_counter()
+    print(f"il2als: fitting {len(free)} parameters to {len(problem.data.observations)} observations of "
+          f"{len(problem.data.ids)} patients, {n_starts} starts ...", file=sys.stderr, flush=True)
+    res = fit(problem, n_starts=n_starts, seed=seed, max_nfev=30,
+              progress=lambda k, m, c: print(f"il2als:   start {k}/{m}: cost {c:.4g}", file=sys.stderr, flush=True))
+    if not res.interrupted:
+        res = profile(res, n_points=5, max_nfev=8)
+    write_fit_report(res, out, Path(data_path).stem, params, time.perf_counter() - t0, plot)
+    return res
+
+
 def run_problem_file(path, out: Path, params: str = "default", n_starts: int | None = None, seed: int = 0,
                      plot: bool = True) -> FitResult:
     problem, st = read_problem(path, params)
@@ -104,7 +126,9 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
         lines = ["[meta]", f'name = "{name}"', f'title = "Fitted by il2als fit ({name}), {status}"', f'base = "{params}"', "",
                  "[parameters]"]
         for r in rows:
-            src = (f"calibrated: il2als fit problem '{name}', {len(problem.targets)} literature targets; "
+            what = (f"{len(problem.data.observations)} observations in {problem.data.source}" if hasattr(problem, "data")
+                    else f"{len(problem.targets)} literature targets")
+            src = (f"calibrated: il2als fit problem '{name}', {what}; "
                    f"profile 95% CI [{r['profile_ci95_low']:.4g}, {r['profile_ci95_high']:.4g}], {r['identifiability']}")
             f = problem.free[problem.names.index(r["parameter"])]
             lines.append(f'{r["parameter"]} = {{ value = {r["estimate"]:.6g}, unit = "{r["unit"]}", '
