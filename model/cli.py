@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import numpy as np
 import time
 import warnings
 from pathlib import Path
@@ -451,13 +449,8 @@ def _check_rows(params_name: str, targets_name: str, n_population: int):
 
     ts = load_targets(targets_name)
     base = load_parameters(params_name)
-    sets = {"default": base}
-    for prof in ("slow", "fast"):
-        # profiles are deltas on the default set: apply the same deltas to the set being checked
-        p, d = load_parameters(prof), load_parameters("default")
-        delta = {n: v for n, v in p.values.items() if d.values[n] != v}
-        sets[prof] = base.with_vector(np.array([delta[n].value if n in delta else base.values[n].value
-                                                for n in base.values]), name=f"{base.name}+{prof}")
+    # profiles are deltas on the default set: apply the same deltas to the set being checked
+    sets = {"default": base, "slow": base.with_profile("slow"), "fast": base.with_profile("fast")}
     ev = Evaluator(ts, n_population=n_population)
     return ts, check_table(ts, ev.evaluate(configuration(sets))[0])
 

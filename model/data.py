@@ -19,8 +19,8 @@ import numpy as np
 
 from .compile import default_model
 from .dosing import Dose, Regimen
-from .errors import Il2alsError, ParameterError, RegimenError, did_you_mean
-from .fit import FreeParameter, make_problem
+from .errors import Il2alsError, RegimenError, did_you_mean
+from .fit import FreeParameter, FreeVector, free_parameters
 from .parameters import ParameterSet, load_parameters
 from .population import simulate_population
 from .units import Q_, dose_to_iu
@@ -126,7 +126,7 @@ def read_dataset(path: str | Path) -> Dataset:
 
 
 @dataclass(frozen=True, eq=False)
-class DataProblem:
+class DataProblem(FreeVector):
     """Fit shared free parameters to a dataset: the same interface as :class:`il2als.fit.Problem`."""
 
     data: Dataset
@@ -136,18 +136,6 @@ class DataProblem:
     sd: float = 0.1
     prior_weight: float = 1.0
     targets: tuple = ()
-
-    @property
-    def names(self) -> list[str]:
-        return [f.name for f in self.free]
-
-    @property
-    def x0(self) -> np.ndarray:
-        return np.array([f.to_scale(f.nominal) for f in self.free])
-
-    @property
-    def bounds(self):
-        return (np.array([f.to_scale(f.lower) for f in self.free]), np.array([f.to_scale(f.upper) for f in self.free]))
 
     def predictions(self, X: np.ndarray) -> np.ndarray:
         """(K, n_observations) model values at the observations."""
@@ -179,9 +167,7 @@ class DataProblem:
         else:
             r = (np.log(np.clip(pred, 1e-300, None)) - np.log(obs)) / self.sd
         r = np.where(np.isfinite(r), r, 1e3)
-        prior = np.column_stack([(X[:, j] - self.x0[j]) / f.prior_sd * math.sqrt(self.prior_weight)
-                                 for j, f in enumerate(self.free)])
-        return np.hstack([r, prior])
+        return np.hstack([r, self.prior_residuals(X)])
 
     def table(self, x: np.ndarray) -> list[dict]:
         pred = self.predictions(x[None, :])[0]
@@ -201,5 +187,4 @@ def make_data_problem(data: Dataset, free: list[str], *, params: str = "default"
     if not (sd > 0 and math.isfinite(sd)):
         raise Il2alsError(f"error sd {sd} must be positive")
     base = load_parameters(params)
-    shell = make_problem((), free, base={"default": base, "slow": base, "fast": base}, evaluator=object())
-    return DataProblem(data, shell.free, base, error_model, sd, prior_weight)
+    return DataProblem(data, free_parameters(free, base), base, error_model, sd, prior_weight)

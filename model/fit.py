@@ -48,16 +48,12 @@ class FreeParameter:
         return np.exp(x) if self.scale == "log" else np.asarray(x, float)
 
 
-@dataclass(frozen=True, eq=False)
-class Problem:
-    """Targets, free parameters and the parameter sets they modify (``default``; ``slow``/``fast`` follow it
-    except for the parameters their profile files set)."""
+class FreeVector:
+    """The estimation vector of a problem with a ``free`` tuple and a ``prior_weight``: names, start, bounds
+    and the prior residuals (shared by literature-target and time-series problems)."""
 
-    targets: tuple[Target, ...]
     free: tuple[FreeParameter, ...]
-    base: dict[str, ParameterSet]
-    evaluator: Evaluator
-    prior_weight: float = 1.0
+    prior_weight: float
 
     @property
     def names(self) -> list[str]:
@@ -70,6 +66,42 @@ class Problem:
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return (np.array([f.to_scale(f.lower) for f in self.free]), np.array([f.to_scale(f.upper) for f in self.free]))
+
+    def prior_residuals(self, X: np.ndarray) -> np.ndarray:
+        """(K, n_free): weak log-normal prior around the start, in units of the prior sd."""
+        X = np.atleast_2d(X)
+        return np.column_stack([
+            (X[:, j] - self.x0[j]) / f.prior_sd * math.sqrt(self.prior_weight) if f.prior_sd else np.zeros(len(X))
+            for j, f in enumerate(self.free)])
+
+
+def free_parameters(names: list[str], base: ParameterSet) -> tuple[FreeParameter, ...]:
+    """Free parameters on log scale, bounded by their plausible ranges in ``base``, prior sd a quarter of the
+    log-range, starting at the base value."""
+    model = default_model()
+    fps = []
+    for name in names:
+        if name not in model.parameter_names:
+            raise ParameterError(f"free parameter '{name}' is unknown{did_you_mean(name, model.parameter_names)}")
+        v = base.get(name)
+        lo, hi = v.plausible
+        if not (lo > 0 and hi > lo):
+            raise ParameterError(f"free parameter '{name}' needs a positive plausible range for log-scale estimation")
+        nominal = min(max(v.value, lo * 1.0001), hi / 1.0001)
+        fps.append(FreeParameter(name, lo, hi, nominal, v.unit, "log", math.log(hi / lo) / 4))
+    return tuple(fps)
+
+
+@dataclass(frozen=True, eq=False)
+class Problem(FreeVector):
+    """Targets, free parameters and the parameter sets they modify (``default``; ``slow``/``fast`` follow it
+    except for the parameters their profile files set)."""
+
+    targets: tuple[Target, ...]
+    free: tuple[FreeParameter, ...]
+    base: dict[str, ParameterSet]
+    evaluator: Evaluator
+    prior_weight: float = 1.0
 
     def configuration(self, X: np.ndarray) -> Configuration:
         """Parameter vectors for every subject for each row of ``X`` (K, n_free) in estimation scale."""
@@ -97,28 +129,14 @@ class Problem:
         vals = self.model_values(X)
         r = np.column_stack([t.residual(vals[:, j]) for j, t in enumerate(self.targets)])
         r = np.where(np.isfinite(r), r, 1e3)
-        prior = np.column_stack([
-            (X[:, j] - self.x0[j]) / f.prior_sd * math.sqrt(self.prior_weight) if f.prior_sd else np.zeros(len(X))
-            for j, f in enumerate(self.free)])
-        return np.hstack([r, prior])
+        return np.hstack([r, self.prior_residuals(X)])
 
 
 def make_problem(targets: tuple[Target, ...], free: list[str], *, base: dict[str, ParameterSet] | None = None,
                  evaluator: Evaluator | None = None, prior_weight: float = 1.0) -> Problem:
     """A problem from target and parameter names; bounds are the plausible ranges in the default set."""
     base = base or {s: load_parameters(s) for s in ("default", "slow", "fast")}
-    model = default_model()
-    fps = []
-    for name in free:
-        if name not in model.parameter_names:
-            raise ParameterError(f"free parameter '{name}' is unknown{did_you_mean(name, model.parameter_names)}")
-        v = base["default"].get(name)
-        lo, hi = v.plausible
-        if not (lo > 0 and hi > lo):
-            raise ParameterError(f"free parameter '{name}' needs a positive plausible range for log-scale estimation")
-        nominal = min(max(v.value, lo * 1.0001), hi / 1.0001)
-        fps.append(FreeParameter(name, lo, hi, nominal, v.unit, "log", math.log(hi / lo) / 4))
-    return Problem(tuple(targets), tuple(fps), base, evaluator or Evaluator(tuple(targets)), prior_weight)
+    return Problem(tuple(targets), free_parameters(free, base["default"]), base, evaluator or Evaluator(tuple(targets)), prior_weight)
 
 
 @dataclass(frozen=True)

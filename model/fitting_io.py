@@ -44,12 +44,8 @@ def read_problem(path: str | Path, params: str = "default"):
         raise ParameterError(f"problem file '{path}': the selection matches no target")
     if not d.get("free"):
         raise ParameterError(f"problem file '{path}': give the free parameters as free = [...]")
-    base = {"default": load_parameters(params)}
-    for prof in ("slow", "fast"):
-        pr, df = load_parameters(prof), load_parameters("default")
-        delta = {n: v.value for n, v in pr.values.items() if df.values[n] != v}
-        base[prof] = base["default"].with_vector(np.array([delta.get(n, v.value) for n, v in base["default"].values.items()]),
-                                                 name=f"{base['default'].name}+{prof}")
+    default = load_parameters(params)
+    base = {"default": default, "slow": default.with_profile("slow"), "fast": default.with_profile("fast")}
     ev = Evaluator(ts, n_population=int(d.get("n_population", 400)), seed=int(d.get("seed", 11)))
     problem = make_problem(ts, list(d["free"]), base=base, evaluator=ev, prior_weight=float(d.get("prior_weight", 1.0)))
     settings = {"name": d.get("name", Path(str(path)).stem), "n_starts": int(d.get("n_starts", 4)),

@@ -107,6 +107,14 @@ class ParameterSet:
                 for n, v in zip(model.parameter_names, vector)}
         return replace(self, name=name or self.name, values=MappingProxyType(vals))
 
+    def with_profile(self, profile: str) -> "ParameterSet":
+        """This set with a profile's deltas on the default set applied (e.g. the ``fast`` patient on a
+        calibrated or fitted base)."""
+        prof, default = load_parameters(profile), load_parameters("default")
+        delta = {n: v.value for n, v in prof.values.items() if default.values[n] != v}
+        return self.with_vector(np.array([delta.get(n, v.value) for n, v in self.values.items()]),
+                                name=f"{self.name}+{profile}")
+
     def cited(self) -> dict[str, str]:
         """The references behind the values of this set (key -> citation), in first-use order."""
         out: dict[str, str] = {}
