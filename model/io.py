@@ -48,6 +48,26 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Write one file atomically: ``with atomic_file("m.xml") as tmp: tmp.write_text(...)``."""
+    final = Path(path)
+    if final.is_dir():
+        raise Il2alsError(f"output '{final}' is a folder; give a file name, e.g. --out model.xml")
+    parent = final.parent if str(final.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Il2alsError(f"cannot create the folder '{parent}' ({exc.strerror}); choose another --out") from None
+    tmp = parent / f".{final.name}.partial-{os.getpid()}"
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)
+
+
 def file_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
