@@ -41,6 +41,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.days is not None and args.duration is not None:
         raise Il2alsError("give either --days or --duration, not both")
+    if args.data is not None:
+        return _simulate_dataset(args)
     if args.days is not None:
         if not (args.days > 0):
             raise Il2alsError(f"--days {args.days:g} must be positive, e.g. --days 640")
@@ -49,7 +51,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         duration = args.duration or "640 day"
     check_grid(duration, args.step)
     reg = as_regimen(args.regimen)
-    profiles = _split(args.profile)
+    profiles = _split(args.profile or "slow,fast")
     if not profiles:
         raise Il2alsError("--profile is empty; give slow, fast, default or a parameter file")
     sets = _parse_sets(args.set)
@@ -105,6 +107,61 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     _print_summary(runs)
     print(f"il2als: wrote {out}/trajectory.csv, summary.csv{'' if args.no_plot else ', trajectory.png'}, manifest.json")
+    return 0
+
+
+def _simulate_dataset(args: argparse.Namespace) -> int:
+    """``simulate --data``: each ID under its own doses and covariates; observed vs predicted."""
+    from .data import read_dataset
+    from .io import atomic_dir, write_manifest
+    from .parameters import load_parameters
+    import csv
+
+    import numpy as np
+
+    from .population import simulate_population
+    from .simulate import check_grid
+
+    ds = read_dataset(args.data)
+    profiles = _split(args.profile or "default")
+    if len(profiles) != 1:
+        raise Il2alsError(f"with --data give one --profile (the base parameters for every ID), not '{args.profile}'")
+    base = load_parameters(profiles[0])
+    sets = _parse_sets(args.set)
+    if sets:
+        base = base.updated(**sets)
+    last = max([o.time for o in ds.observations] + [r.end for r in ds.regimens.values() if len(r)])
+    duration = args.duration or f"{args.days if args.days is not None else max(last, 1.0)} day"
+    check_grid(duration, args.step)
+    T, dt = check_grid(duration, args.step)
+    print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} ...", file=sys.stderr, flush=True)
+    res = simulate_population(ds.parameter_matrix(base), [ds.regimens[i] for i in ds.ids], duration, step=args.step,
+                              progress=_progress("patients") if len(ds.ids) > 50 else None)
+    names = list(res.values)
+    preds = []
+    for o in ds.observations:
+        if o.time <= res.time[-1] + 1e-9:
+            i = ds.ids.index(o.id)
+            preds.append({"ID": o.id, "TIME [day]": o.time, "observable": o.observable, "DV": o.value,
+                          "PRED": float(np.interp(o.time, res.time, res[o.observable][i])), "unit": res.units[o.observable]})
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        with open(tmp / "trajectory.csv", "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["ID", "time [day]", *(res.header(n) for n in names)])
+            for i, pid in enumerate(ds.ids):
+                for k, t in enumerate(res.time):
+                    w.writerow([pid, f"{t:.10g}", *(f"{res[n][i, k]:.8g}" for n in names)])
+        _write_rows(tmp / "predictions.csv", preds)
+        if not args.no_plot:
+            from .plots import plot_population_fit, save_figure
+
+            save_figure(plot_population_fit(res, ds, title=f"il2als {__version__}: {Path(args.data).name}, "
+                                                             f"{len(ds.ids)} IDs, {base.name} parameters"), tmp / "data.png")
+        write_manifest(tmp, data=str(args.data), ids=ds.ids, base_parameters=base.name, duration=duration, step=args.step,
+                       references=base.cited(),
+                       outputs=["trajectory.csv", "predictions.csv"] + ([] if args.no_plot else ["data.png"]))
+    print(f"il2als: wrote {out}/trajectory.csv, predictions.csv ({len(preds)} observations){'' if args.no_plot else ', data.png'}, manifest.json")
     return 0
 
 
@@ -303,6 +360,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
                 row.update({f"{s}_n": b["n"], f"{s}_deaths": b["deaths"], f"{s}_hr": b["hr"][0], f"{s}_logrank_p": b["logrank_p"]})
             rows.append(row)
         _write_rows(tmp / "replicates.csv", rows)
+        if args.nonmem:
+            from .data import dataset_csv, replicate_dataset
+
+            (tmp / "dataset.csv").write_text(dataset_csv(replicate_dataset(res.replicates[0], reg, d)), encoding="utf-8")
         if not args.no_plot:
             from .plots import plot_forest, plot_km, save_figure
 
@@ -314,7 +375,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
                                                          "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        seed=args.seed, replicates=args.replicates, references=spec.centre.cited(),
-                       outputs=["summary.json", "replicates.csv"] + ([] if args.no_plot else ["km.png", "forest.png"]))
+                       outputs=["summary.json", "replicates.csv"] + (["dataset.csv"] if args.nonmem else [])
+                       + ([] if args.no_plot else ["km.png", "forest.png"]))
     s = summary
     end = int(round(d.follow_up_days))
     print(f"survival at day {end} (KM, median over replicates): IL-2 {s[f'survival_{end}d']['il2']:.3f}, "
@@ -326,7 +388,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
         print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
               f"power {s['power_by_stratum'][k]:.2f}")
     print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
-    print(f"il2als: wrote {out}/summary.json, replicates.csv{'' if args.no_plot else ', km.png, forest.png'}, manifest.json "
+    print(f"il2als: wrote {out}/summary.json, replicates.csv{', dataset.csv' if args.nonmem else ''}"
+          f"{'' if args.no_plot else ', km.png, forest.png'}, manifest.json "
           f"({res.seconds:.1f} s)")
     return 0
 
@@ -533,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="simulate patients under a regimen; write CSV, figure and manifest")
     s.add_argument("--regimen", default="mirocals", help="name (see 'il2als regimens'), CSV event table, or sentence")
-    s.add_argument("--profile", default="slow,fast", help="slow, fast, default or a parameter file; comma-separated for several")
+    s.add_argument("--profile", default=None, help="slow, fast, default or a parameter file; comma-separated for several "
+                                                   "(default slow,fast; with --data: default)")
     s.add_argument("--days", type=float, default=None, help="duration in days (default 640)")
     s.add_argument("--duration", default=None, help="duration as a quantity, e.g. '18 months'")
     s.add_argument("--step", default="1 day", help="output step, e.g. '1 hour' to resolve PK peaks (default 1 day)")
@@ -544,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rtol", type=float, default=1e-7, help="relative tolerance (default 1e-7)")
     s.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance relative to each state's scale (default 1e-9)")
     s.add_argument("--no-plot", action="store_true", help="skip the figure")
+    s.add_argument("--data", default=None, help="NONMEM-style CSV: simulate each ID with its doses and covariates "
+                                                "(--regimen is then ignored); writes observed vs predicted")
     s.set_defaults(func=cmd_simulate)
 
     r = sub.add_parser("regimens", help="list the named regimens and the sentence forms")
@@ -573,6 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
     tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
     tr.add_argument("--no-plot", action="store_true")
+    tr.add_argument("--nonmem", action="store_true", help="also write the first replicate as a NONMEM-style dataset.csv "
+                                                          "(doses, ALSFRS-R visits, CSF pNfH, death times, covariates)")
     tr.set_defaults(func=cmd_trial)
 
     cr = sub.add_parser("compare-regimens", help="compare regimens with placebo per CSF-pNfH stratum (efficacy vs effector activation)")

@@ -1,23 +1,34 @@
-"""Individual time series in a NONMEM-style CSV, and fitting the model to them.
+"""NONMEM-style datasets: reading, writing, and fitting the model to the observations they hold.
 
-Columns (units in the headers, as everywhere): ``ID``, ``TIME [h|day|...]``, ``AMT [MIU|IU|ug|MIU/m**2]`` (a
-dose row when positive), ``DV [unit]`` and ``observable`` (which output the DV measures, e.g. ``treg_pct_cd4``,
-``nfl_serum``) on observation rows; an optional ``EVID`` (1 dose, 0 observation). Every ID gets its own regimen
-from its dose rows; the free parameters are shared by all IDs (a pooled fit). Residuals follow an error model:
+Columns (units in the headers, ``NAME [unit]``, as everywhere in il2als):
+
+* ``ID``; ``TIME [h|day|...]`` (sorted within an ID);
+* ``AMT [MIU|IU|ug|MIU/m**2]``, ``EVID`` (0 observation, 1 dose, 2 other record: ignored; 3/4 resets are not
+  supported), ``CMT`` (1 = the SC depot for doses; observations 2, 3, ... in the order of
+  :func:`compartments`), ``MDV`` (1 = no observation on this row), ``ADDL``/``II`` (additional doses every II,
+  in TIME's unit), ``RATE`` (only 0: no infusions);
+* ``DV [unit]`` with either an ``observable`` column (e.g. ``treg_pct_cd4``) or ``CMT``; a ``DVUNIT`` column
+  overrides the DV header's unit row by row (il2als writes it, since one file mixes observables);
+* covariates: a column named after a model parameter (``body_surface_area [m**2]``, ``k_autonomous [1/day]``)
+  sets that patient's value (constant within an ID); other columns are kept as covariates.
+
+Without ``EVID``, a row with AMT > 0 is a dose and any other row an observation. Every ID gets its own regimen
+from its dose rows. The fit shares free parameters across IDs (a pooled fit); residuals follow an error model:
 ``additive`` (sd in the DV unit), ``proportional`` (sd relative) or ``lognormal`` (sd of the log).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .compile import default_model
+from .compile import CompiledModel, default_model
 from .dosing import Dose, Regimen
 from .errors import Il2alsError, RegimenError, did_you_mean
 from .fit import FreeParameter, FreeVector, free_parameters
@@ -25,8 +36,17 @@ from .parameters import ParameterSet, load_parameters
 from .population import simulate_population
 from .units import Q_, dose_to_iu
 
-_HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_]+)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
+_HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
 ERROR_MODELS = ("additive", "proportional", "lognormal")
+CMT_DEPOT = 1
+_RESERVED = {"ID", "TIME", "AMT", "EVID", "CMT", "DV", "MDV", "OBSERVABLE", "DVUNIT", "ADDL", "II", "RATE", "SS"}
+_MISSING = ("", ".", "NA", "nan", "NaN")
+
+
+def compartments(model: CompiledModel | None = None) -> dict[int, str]:
+    """CMT number -> what it is: 1 the SC depot (doses), then one per observable."""
+    model = model or default_model()
+    return {CMT_DEPOT: "il2_depot", **{i + 2: n for i, n in enumerate(model.observable_names)}}
 
 
 @dataclass(frozen=True)
@@ -39,15 +59,43 @@ class Observation:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Per-ID regimens and all observations (times in days, values in the observables' output units)."""
+    """Per-ID regimens, observations (times in days, values in the observables' output units), per-ID parameter
+    values from parameter-named columns (canonical units) and other covariates (as read)."""
 
     regimens: dict[str, Regimen]
     observations: tuple[Observation, ...]
     source: str
+    parameters: dict[str, dict[str, float]] = field(default_factory=dict)
+    covariates: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
         return list(self.regimens)
+
+    def parameter_matrix(self, base: ParameterSet, model: CompiledModel | None = None) -> np.ndarray:
+        """``(n_ids, n_parameters)`` canonical values: ``base`` with each ID's parameter columns applied."""
+        model = model or default_model()
+        P = np.tile(base.vector(model), (len(self.ids), 1))
+        for i, pid in enumerate(self.ids):
+            for k, v in self.parameters.get(pid, {}).items():
+                P[i, model.parameter_index(k)] = v
+        return P
+
+    def params_for(self, pid: str, base: ParameterSet) -> ParameterSet:
+        """``base`` with this ID's parameter columns applied."""
+        own = self.parameters.get(pid, {})
+        if not own:
+            return base
+        model = default_model()
+        return base.updated(name=f"{base.name} (ID {pid})",
+                            **{k: f"{v!r} {model.mechanism.parameter(k).unit}" for k, v in own.items()})
+
+
+def _float(text: str, what: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise Il2alsError(f"{where}: {what} '{text}' is not a number") from None
 
 
 def read_dataset(path: str | Path) -> Dataset:
@@ -57,72 +105,204 @@ def read_dataset(path: str | Path) -> Dataset:
         text = p.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError):
         raise Il2alsError(f"data file '{path}' not found; give a CSV with ID, TIME [unit], AMT [unit], DV [unit], observable") from None
+    except UnicodeDecodeError:
+        raise Il2alsError(f"data file '{path}' is not UTF-8 text; save it as CSV") from None
+    return parse_dataset(text, str(path))
+
+
+def parse_dataset(text: str, source: str = "<data>") -> Dataset:
+    """:func:`read_dataset` on CSV text."""
+    path = source
     rows = list(csv.reader(ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")))
     if len(rows) < 2:
         raise Il2alsError(f"{path}: no data rows; give a header and one row per dose or observation")
+    model = default_model()
     cols: dict[str, tuple[int, str | None]] = {}
+    names: dict[str, str] = {}
     for i, h in enumerate(rows[0]):
         m = _HEADER.match(h)
         if not m:
             raise Il2alsError(f"{path}: header '{h}' must be 'NAME' or 'NAME [unit]'")
-        cols[m["name"].upper()] = (i, m["unit"])
-    for need in ("ID", "TIME", "DV", "OBSERVABLE"):
+        key = m["name"] if m["name"] in model.parameter_names else m["name"].upper()
+        if key in cols:
+            raise Il2alsError(f"{path}: column '{m['name']}' appears twice; keep one")
+        cols[key] = (i, m["unit"])
+        names[key] = h.strip()
+    for need in ("ID", "TIME", "DV"):
         if need not in cols:
             raise Il2alsError(f"{path}: no '{need}' column; the columns are ID, TIME [unit], AMT [unit], DV [unit], observable")
+    if "OBSERVABLE" not in cols and "CMT" not in cols:
+        raise Il2alsError(f"{path}: say what DV measures: add an 'observable' column (e.g. treg_pct_cd4) or CMT numbers")
     if cols["TIME"][1] is None:
         raise Il2alsError(f"{path}: TIME needs a unit in its header, e.g. 'TIME [h]'")
-    model = default_model()
+    try:
+        t_factor = float(Q_(1.0, cols["TIME"][1]).to("day").magnitude)
+    except Exception:
+        raise Il2alsError(f"{path}: TIME unit '{cols['TIME'][1]}' is not a time; use e.g. 'TIME [h]' or 'TIME [day]'") from None
+    param_cols = [k for k in cols if k in model.parameter_names]
+    for k in param_cols:
+        unit = cols[k][1] or model.mechanism.parameter(k).unit
+        try:
+            Q_(1.0, unit).to(model.mechanism.parameter(k).unit)
+        except Exception:
+            raise Il2alsError(f"{path}: column '{k} [{unit}]' does not convert to {k}'s unit "
+                              f"'{model.mechanism.parameter(k).unit}'; fix the header") from None
+    other_cols = [k for k in cols if k not in _RESERVED and k not in param_cols]
     out_units = {o.name: (o.output_unit or o.unit) for o in model.observables}
+    cmts = compartments(model)
     doses: dict[str, list[Dose]] = {}
     obs: list[Observation] = []
+    pars: dict[str, dict[str, float]] = {}
+    covs: dict[str, dict[str, str]] = {}
     last_t: dict[str, float] = {}
     for n, r in enumerate(rows[1:], start=2):
-        get = lambda c: r[cols[c][0]].strip() if c in cols and cols[c][0] < len(r) else ""
+        where = f"{path}: row {n}"
+        get = lambda c: r[cols[c][0]].strip() if c in cols and cols[c][0] < len(r) else ""  # noqa: E731
         pid = get("ID")
         if not pid:
-            raise Il2alsError(f"{path}: row {n} has no ID")
-        try:
-            t = float(Q_(float(get("TIME")), cols["TIME"][1]).to("day").magnitude)
-        except ValueError:
-            raise Il2alsError(f"{path}: row {n}: TIME '{get('TIME')}' is not a number") from None
+            raise Il2alsError(f"{where} has no ID")
+        t = _float(get("TIME"), "TIME", where) * t_factor
         if not math.isfinite(t) or t < 0:
-            raise Il2alsError(f"{path}: row {n}: TIME must be finite and >= 0")
+            raise Il2alsError(f"{where}: TIME must be finite and >= 0")
         if t < last_t.get(pid, -1.0):
-            raise Il2alsError(f"{path}: row {n}: TIME goes back for ID {pid}; sort the rows by ID and time")
+            raise Il2alsError(f"{where}: TIME goes back for ID {pid}; sort the rows by ID and time")
         last_t[pid] = t
         doses.setdefault(pid, [])
-        amt = get("AMT")
-        evid = get("EVID")
-        is_dose = (evid == "1") if evid else (amt not in ("", "0", "0.0", ".") and float(amt) != 0)
-        if is_dose:
+        for k in param_cols:
+            if get(k) in _MISSING:
+                continue
+            v = _float(get(k), k, where)
+            unit = cols[k][1] or model.mechanism.parameter(k).unit
+            v = float(Q_(v, unit).to(model.mechanism.parameter(k).unit).magnitude)
+            if not math.isfinite(v) or v < model.mechanism.parameter(k).lower:
+                raise Il2alsError(f"{where}: {k} = {get(k)} is not a physical value; fix the covariate")
+            if pars.setdefault(pid, {}).setdefault(k, v) != v:
+                raise Il2alsError(f"{where}: {k} changes within ID {pid}; time-varying covariates are not supported")
+        for k in other_cols:
+            covs.setdefault(pid, {}).setdefault(names[k], get(k))
+        evid_text, amt = get("EVID"), get("AMT")
+        if evid_text not in _MISSING:
+            if evid_text not in ("0", "1", "2", "3", "4"):
+                raise Il2alsError(f"{where}: EVID '{evid_text}' must be 0 (observation), 1 (dose) or 2 (other)")
+            evid = int(evid_text)
+        else:
+            evid = 1 if amt not in _MISSING and _float(amt, "AMT", where) != 0 else 0
+        if evid in (3, 4):
+            raise Il2alsError(f"{where}: EVID {evid} (reset) is not supported; give each period its own ID")
+        if evid == 2:
+            continue
+        cmt_text = get("CMT")
+        cmt = None
+        if cmt_text not in _MISSING:
+            cmt = int(_float(cmt_text, "CMT", where))
+            if cmt not in cmts:
+                raise Il2alsError(f"{where}: CMT {cmt_text} is not a compartment; use 1 (depot) or 2-{max(cmts)} "
+                                  "(see il2als.data.compartments())")
+        if evid == 1:
+            if cmt is not None and cmt != CMT_DEPOT:
+                raise RegimenError(f"{where}: a dose goes to CMT {CMT_DEPOT} (the SC depot), not CMT {cmt}")
+            if get("RATE") not in _MISSING and _float(get("RATE"), "RATE", where) != 0:
+                raise RegimenError(f"{where}: RATE {get('RATE')}: infusions are not supported; give SC bolus doses (RATE 0)")
             if cols.get("AMT", (0, None))[1] is None:
                 raise Il2alsError(f"{path}: AMT needs a unit in its header, e.g. 'AMT [MIU]'")
-            a = float(amt)
+            a = _float(amt, "AMT", where)
             if not math.isfinite(a) or a <= 0:
-                raise RegimenError(f"{path}: row {n}: dose AMT {amt} must be positive and finite")
-            iu = dose_to_iu(Q_(a, cols["AMT"][1]), body_surface_area=Q_(1.9, "m**2"))
-            if doses[pid] and doses[pid][-1].time == t:
-                raise RegimenError(f"{path}: row {n}: two doses at the same time for ID {pid}; combine them")
-            doses[pid].append(Dose(t, iu, "IU"))
+                raise RegimenError(f"{where}: dose AMT {amt} must be positive and finite")
+            try:
+                bsa = pars.get(pid, {}).get("body_surface_area", 1.9)
+                iu = dose_to_iu(Q_(a, cols["AMT"][1]), body_surface_area=Q_(bsa, "m**2"))
+            except Il2alsError as exc:
+                raise Il2alsError(f"{where}: {exc}") from None
+            addl = int(_float(get("ADDL"), "ADDL", where)) if get("ADDL") not in _MISSING else 0
+            ii = _float(get("II"), "II", where) * t_factor if get("II") not in _MISSING else 0.0
+            if addl < 0 or (addl > 0 and not ii > 0):
+                raise RegimenError(f"{where}: ADDL {addl} needs a positive II (interval, in TIME's unit)")
+            for k in range(addl + 1):
+                tk = t + k * ii
+                if doses[pid] and tk <= doses[pid][-1].time:
+                    raise RegimenError(f"{where}: two doses at day {tk:g} for ID {pid} (or out of order); combine them")
+                doses[pid].append(Dose(tk, iu, "IU"))
             continue
-        name = get("OBSERVABLE")
+        if get("MDV") == "1" or get("DV") in _MISSING:
+            continue
+        name = get("OBSERVABLE") if "OBSERVABLE" in cols and get("OBSERVABLE") else cmts.get(cmt or -1, "")
         if name not in out_units:
-            raise Il2alsError(f"{path}: row {n}: unknown observable '{name}'{did_you_mean(name, out_units)}")
-        try:
-            v = float(get("DV"))
-        except ValueError:
-            raise Il2alsError(f"{path}: row {n}: DV '{get('DV')}' is not a number") from None
+            raise Il2alsError(f"{where}: unknown observable '{name}'{did_you_mean(name, out_units)}")
+        v = _float(get("DV"), "DV", where)
         if not math.isfinite(v):
-            raise Il2alsError(f"{path}: row {n}: DV is not finite")
-        unit = cols["DV"][1] or out_units[name]
+            raise Il2alsError(f"{where}: DV is not finite")
+        unit = get("DVUNIT") or cols["DV"][1] or out_units[name]
         try:
             v = float(Q_(v, unit).to(out_units[name]).magnitude)
         except Exception:
-            raise Il2alsError(f"{path}: row {n}: DV unit '{unit}' does not convert to {name}'s unit '{out_units[name]}'") from None
+            raise Il2alsError(f"{where}: DV unit '{unit}' does not convert to {name}'s unit '{out_units[name]}'") from None
         obs.append(Observation(pid, t, name, v))
     if not obs:
         raise Il2alsError(f"{path}: no observation rows (rows with DV and observable)")
-    return Dataset({k: Regimen(tuple(v), f"ID {k}") for k, v in doses.items()}, tuple(obs), str(path))
+    for pid, ds in doses.items():
+        ts = [d.time for d in ds]
+        if len(set(ts)) != len(ts):
+            raise RegimenError(f"{path}: ID {pid} has two doses at the same time; combine them")
+    return Dataset({k: Regimen(tuple(v), f"ID {k}") for k, v in doses.items()}, tuple(obs), str(path), pars, covs)
+
+
+def replicate_dataset(rep, regimen: Regimen, design, model: CompiledModel | None = None) -> Dataset:
+    """One virtual trial (an :class:`il2als.trial.Replicate`) as a dataset: per patient the arm's doses (IU), the
+    recorded ALSFRS-R visits until death and baseline CSF pNfH; covariates ARM, STRATUM, DTIME [day] (death or
+    censoring) and DEATH (1/0), and the parameters that differ between patients as parameter columns."""
+    model = model or default_model()
+    if rep.visit_alsfrs is None or rep.params is None:
+        raise Il2alsError("this replicate kept no visit records; rerun the trial with this version of il2als")
+    varying = [j for j in range(rep.params.shape[1]) if np.ptp(rep.params[:, j]) > 0]
+    i_bsa = model.parameter_index("body_surface_area")
+    i_sa = model.parameter_index("aldesleukin_specific_activity")
+    strata = ("very_low", "low", "high")
+    regs, obs, pars, covs = {}, [], {}, {}
+    for i in range(len(rep.arm)):
+        pid = str(i + 1)
+        if rep.arm[i]:
+            iu = regimen.amounts_iu(rep.params[i, i_bsa], rep.params[i, i_sa])
+            regs[pid] = Regimen(tuple(Dose(float(t), float(a), "IU") for t, a in zip(regimen.times(), iu)), f"ID {pid}")
+        else:
+            regs[pid] = Regimen((), f"ID {pid}")
+        obs.append(Observation(pid, 0.0, "pnfh_csf", float(rep.pnfh[i])))
+        obs += [Observation(pid, float(t), "alsfrs_r", float(v))
+                for t, v in zip(rep.visit_days, rep.visit_alsfrs[i]) if np.isfinite(v)]
+        pars[pid] = {model.parameter_names[j]: float(rep.params[i, j]) for j in varying}
+        covs[pid] = {"ARM": "IL-2" if rep.arm[i] else "placebo", "STRATUM": strata[int(rep.stratum[i])],
+                     "DTIME [day]": f"{rep.time[i]:.6g}", "DEATH": str(int(rep.event[i]))}
+    return Dataset(regs, tuple(obs), f"virtual {design.name} trial", pars, covs)
+
+
+def dataset_csv(data: Dataset, *, time_unit: str = "day") -> str:
+    """``data`` as NONMEM-style CSV text: ID, TIME, AMT [IU], EVID, CMT, DV, MDV, observable, DVUNIT, then the
+    parameter columns and covariates; dose rows before observations at the same time. Numbers are
+    written in full precision (shortest round-trip form), so reading the file back gives the same values."""
+    model = default_model()
+    cmt_of = {v: k for k, v in compartments(model).items()}
+    out_units = {o.name: (o.output_unit or o.unit) for o in model.observables}
+    pnames = sorted({k for d in data.parameters.values() for k in d})
+    cnames = sorted({k for d in data.covariates.values() for k in d})
+    f = float(Q_(1.0, "day").to(time_unit).magnitude)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["ID", f"TIME [{time_unit}]", "AMT [IU]", "EVID", "CMT", "DV", "MDV", "observable", "DVUNIT",
+                *(f"{k} [{model.mechanism.parameter(k).unit}]" for k in pnames), *cnames])
+    by_id: dict[str, list] = {pid: [] for pid in data.ids}
+    for pid, reg in data.regimens.items():
+        for d in reg.doses:
+            if d.unit != "IU":
+                raise Il2alsError(f"ID {pid}: write doses in IU (got {d.unit}); convert with the patient's parameters first")
+            by_id[pid].append((d.time, 0, [repr(d.time * f), repr(d.amount), 1, CMT_DEPOT, ".", 1, "", ""]))
+    for o in data.observations:
+        by_id.setdefault(o.id, []).append((o.time, 1, [repr(o.time * f), ".", 0, cmt_of[o.observable],
+                                                      repr(o.value), 0, o.observable, out_units[o.observable]]))
+    for pid, rows in by_id.items():
+        extra = [*(repr(data.parameters.get(pid, {}).get(k, math.nan)) for k in pnames),
+                 *(data.covariates.get(pid, {}).get(k, "") for k in cnames)]
+        for _, _, row in sorted(rows, key=lambda x: (x[0], x[1])):
+            w.writerow([pid, *row, *extra])
+    return buf.getvalue()
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,7 +322,7 @@ class DataProblem(FreeVector):
         model = default_model()
         X = np.atleast_2d(X)
         ids = self.data.ids
-        P = np.tile(self.base.vector(model), (len(X) * len(ids), 1))
+        P = np.tile(self.data.parameter_matrix(self.base, model), (len(X), 1))
         for j, f in enumerate(self.free):
             P[:, model.parameter_index(f.name)] = np.repeat(f.from_scale(X[:, j]), len(ids))
         T = max(o.time for o in self.data.observations)

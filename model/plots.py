@@ -370,3 +370,30 @@ def plot_profiles(result):
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     return fig
+
+
+def plot_population_fit(res, data, title: str = "", max_ids: int = 30):
+    """One panel per observed observable: each ID's simulated course (line) and its observations (dots),
+    for the first ``max_ids`` IDs. ``res`` is a PopulationResult over ``data.ids``. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(o.observable for o in data.observations))
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4.2), constrained_layout=True, squeeze=False)
+    ids = data.ids[:max_ids]
+    cmap = plt.get_cmap("viridis")
+    for ax, name in zip(axes[0], names):
+        for j, pid in enumerate(ids):
+            c = cmap(j / max(1, len(ids) - 1))
+            ax.plot(res.time, res[name][data.ids.index(pid)], color=c, lw=0.9, alpha=0.8)
+            pts = [(o.time, o.value) for o in data.observations if o.id == pid and o.observable == name]
+            if pts:
+                ax.plot(*zip(*pts), "o", color=c, ms=3)
+        ax.set_xlabel("time [day]")
+        ax.set_ylabel(res.header(name))
+        ax.set_title(f"{name}: lines model, dots data")
+    if title:
+        fig.suptitle(title + (f" (first {max_ids} IDs)" if len(data.ids) > max_ids else ""))
+    return fig

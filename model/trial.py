@@ -81,8 +81,9 @@ def death_times(cumhaz: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> 
 
 
 def alsfrs_slopes(alsfrs: np.ndarray, t: np.ndarray, death: np.ndarray, design_: TrialDesign,
-                  rng: np.random.Generator) -> np.ndarray:
-    """Per-patient OLS slope (points/month) of noisy ALSFRS-R visits before death; NaN with < 2 visits."""
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-patient OLS slope (points/month) of noisy ALSFRS-R visits before death (NaN with < 2 visits), the
+    visit days ``(V,)`` and the recorded scores ``(N, V)`` (points; NaN from death on)."""
     visits = np.arange(0.0, t[-1] + 1e-9, design_.visit_interval_days)
     idx = np.searchsorted(t, visits).clip(0, len(t) - 1)
     obs = alsfrs[:, idx] + rng.normal(0.0, design_.alsfrs_noise_sd, (len(alsfrs), len(visits)))
@@ -93,7 +94,7 @@ def alsfrs_slopes(alsfrs: np.ndarray, t: np.ndarray, death: np.ndarray, design_:
         k = visits < death[i]
         if k.sum() >= 2:
             out[i] = np.polyfit(m[k], obs[i, k], 1)[0]
-    return out
+    return out, visits, np.where(visits[None, :] < death[:, None], obs, np.nan)
 
 
 def _cox(T, E, arm, covariates=None) -> tuple[float, float, float]:
@@ -147,6 +148,13 @@ class Replicate:
     slope: np.ndarray
     pnfh: np.ndarray
     analysis: dict
+    visit_days: np.ndarray | None = None
+    visit_alsfrs: np.ndarray | None = None
+    params: np.ndarray | None = None
+
+
+def _nanmean(x: np.ndarray) -> float:
+    return float(np.mean(x[np.isfinite(x)])) if np.any(np.isfinite(x)) else math.nan
 
 
 def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict:
@@ -157,7 +165,7 @@ def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict
         "logrank_p": _logrank(T, E, arm),
         "hr": _cox(T, E, arm),
         "hr_adjusted": _cox(T, E, arm, covariates),
-        "alsfrs_slope": {"il2": float(np.nanmean(slope[arm == 1])), "placebo": float(np.nanmean(slope[arm == 0]))},
+        "alsfrs_slope": {"il2": _nanmean(slope[arm == 1]), "placebo": _nanmean(slope[arm == 0])},
         "by_stratum": {},
     }
     for s, name in enumerate(STRATA):
@@ -169,8 +177,7 @@ def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict
             "logrank_p": _logrank(T[k], E[k], arm[k]),
             "survival_end": {"il2": _km_at(T[k & (arm == 1)], E[k & (arm == 1)], end),
                              "placebo": _km_at(T[k & (arm == 0)], E[k & (arm == 0)], end)},
-            "alsfrs_slope": {"il2": float(np.nanmean(slope[k & (arm == 1)])) if np.any(k & (arm == 1)) else math.nan,
-                             "placebo": float(np.nanmean(slope[k & (arm == 0)])) if np.any(k & (arm == 0)) else math.nan},
+            "alsfrs_slope": {"il2": _nanmean(slope[k & (arm == 1)]), "placebo": _nanmean(slope[k & (arm == 0)])},
         }
     return out
 
@@ -189,11 +196,12 @@ def run_replicate(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, rng:
                               step="1 day", outputs=["cumulative_hazard", "alsfrs_r", "pnfh_csf"], model=model,
                               options=options)
     T, E = death_times(res["cumulative_hazard"], res.time, rng)
-    slope = alsfrs_slopes(res["alsfrs_r"], res.time, T, design_, rng)
+    slope, visit_days, visits = alsfrs_slopes(res["alsfrs_r"], res.time, T, design_, rng)
     pnfh = res["pnfh_csf"][:, 0]
     stratum = stratum_of(pnfh, design_.pnfh_cutoffs)
     cov = {"age": cohort.covariates["age"], "alsfrs_r0": res["alsfrs_r"][:, 0], "log_pnfh": np.log(pnfh)}
-    return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_))
+    return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_),
+                     visit_days, visits, cohort.params)
 
 
 def _pct(x, q):
