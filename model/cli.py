@@ -243,6 +243,27 @@ def cmd_export_sbml(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_petab(args: argparse.Namespace) -> int:
+    from .fitting_io import data_problem
+    from .io import atomic_dir
+    from .petab_export import lint, write_petab
+
+    problem = data_problem(args.data, _split(args.free or ""), args.params, args.error)
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        files = write_petab(problem, tmp)
+        try:
+            ok = lint(tmp)
+        except Il2alsError:
+            ok = None
+        if ok is False:
+            raise Il2alsError("the petab linter rejected the export (messages above); please report it")
+    n = len(problem.data.observations)
+    print(f"il2als: wrote {out}/ ({', '.join(files)}): {len(problem.free)} free parameters, {n} measurements, "
+          f"{len(problem.data.ids)} conditions; petab lint: {'passed' if ok else 'not run (pip install petab)'}")
+    return 0
+
+
 def _write_rows(path: Path, rows: list[dict]) -> None:
     import csv
 
@@ -324,6 +345,34 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flatten_summary(summary: dict) -> list[dict]:
+    """A trial summary as rows ``quantity, value, unit`` (nested keys joined by '.'), for tables and Parquet."""
+    def unit(key: str) -> str:
+        leaf = key.split(".")
+        if "alsfrs_slope" in key:
+            return "points/month"
+        if key.startswith(("survival", "hr", "power")) or ".survival_end" in key or "hr" in leaf[0]:
+            return "1"
+        return {"follow_up_days": "day", "seconds": "s"}.get(leaf[0], "")
+
+    rows: list[dict] = []
+
+    def walk(prefix: str, v: object) -> None:
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if prefix == "" and k == "units":
+                    continue
+                walk(f"{prefix}.{k}" if prefix else str(k), x)
+        elif isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+            walk(f"{prefix}.low", v[0])
+            walk(f"{prefix}.high", v[1])
+        else:
+            rows.append({"quantity": prefix, "value": v, "unit": unit(prefix)})
+
+    walk("", summary)
+    return rows
+
+
 def cmd_trial(args: argparse.Namespace) -> int:
     import json
 
@@ -349,6 +398,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _write_rows(tmp / "summary_table.csv", _flatten_summary(summary))
         rows = []
         for k, r in enumerate(res.replicates):
             a = r.analysis
@@ -375,7 +425,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
                                                          "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        seed=args.seed, replicates=args.replicates, references=spec.centre.cited(),
-                       outputs=["summary.json", "replicates.csv"] + (["dataset.csv"] if args.nonmem else [])
+                       outputs=["summary.json", "summary_table.csv", "replicates.csv"] + (["dataset.csv"] if args.nonmem else [])
                        + ([] if args.no_plot else ["km.png", "forest.png"]))
     s = summary
     end = int(round(d.follow_up_days))
@@ -388,7 +438,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
               f"power {s['power_by_stratum'][k]:.2f}")
     print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
-    print(f"il2als: wrote {out}/summary.json, replicates.csv{', dataset.csv' if args.nonmem else ''}"
+    print(f"il2als: wrote {out}/summary.json, summary_table.csv, replicates.csv{', dataset.csv' if args.nonmem else ''}"
           f"{'' if args.no_plot else ', km.png, forest.png'}, manifest.json "
           f"({res.seconds:.1f} s)")
     return 0
@@ -702,6 +752,14 @@ def build_parser() -> argparse.ArgumentParser:
     xs.add_argument("--dose-slots", type=int, default=None, help="dose events to reserve (default: the regimen's doses)")
     xs.add_argument("--out", required=True, help="output file, e.g. model.xml (written atomically)")
     xs.set_defaults(func=cmd_export_sbml)
+
+    xp = sub.add_parser("export-petab", help="write a time-series fitting problem as PEtab v1 (for pyPESTO, AMICI, ...)")
+    xp.add_argument("--data", required=True, help="NONMEM-style CSV (as for fit --data)")
+    xp.add_argument("--free", required=True, help="parameters to estimate, comma-separated")
+    xp.add_argument("--error", default="proportional:0.1", help="error model and sd: additive:SD, proportional:SD, lognormal:SD")
+    xp.add_argument("--params", default="default", help="parameter set for the fixed parameters and the start")
+    xp.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    xp.set_defaults(func=cmd_export_petab)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

@@ -54,9 +54,8 @@ def read_problem(path: str | Path, params: str = "default"):
     return problem, settings
 
 
-def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "default", error: str = "proportional:0.1",
-                 n_starts: int = 3, seed: int = 0, plot: bool = True) -> FitResult:
-    """Fit shared parameters to a NONMEM-style CSV of individual time series, with profiles, and write the report."""
+def data_problem(data_path: str, free: list[str], params: str = "default", error: str = "proportional:0.1"):
+    """The pooled time-series problem for ``fit --data`` and ``export-petab``; ``error`` is ``MODEL[:SD]``."""
     from .data import make_data_problem, read_dataset
 
     kind, _, sd = error.partition(":")
@@ -64,7 +63,15 @@ def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "defa
         sdv = float(sd) if sd else 0.1
     except ValueError:
         raise ParameterError(f"--error '{error}' must be MODEL[:SD], e.g. 'proportional:0.1' or 'lognormal:0.2'") from None
-    problem = make_data_problem(read_dataset(data_path), free, params=params, error_model=kind, sd=sdv)
+    if not free:
+        raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free ka,ec50_treg")
+    return make_data_problem(read_dataset(data_path), free, params=params, error_model=kind, sd=sdv)
+
+
+def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "default", error: str = "proportional:0.1",
+                 n_starts: int = 3, seed: int = 0, plot: bool = True) -> FitResult:
+    """Fit shared parameters to a NONMEM-style CSV of individual time series, with profiles, and write the report."""
+    problem = data_problem(data_path, free, params, error)
     t0 = time.perf_counter()
     print(f"il2als: fitting {len(free)} parameters to {len(problem.data.observations)} observations of "
           f"{len(problem.data.ids)} patients, {n_starts} starts ...", file=sys.stderr, flush=True)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -85,8 +86,43 @@ def environment() -> dict[str, str]:
     return out
 
 
+_UNIT_HEADER = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\]]+)\]\s*(?P<rest>.*)$")
+
+
+def csv_to_parquet(path: Path) -> Path | None:
+    """Write ``path`` (a CSV with ``name [unit]`` headers) as Parquet beside it, with plain column names and each
+    column's unit in the field metadata (``unit``) and in the schema metadata (``il2als.units``, JSON).
+    Returns the new path, or None when pyarrow is not installed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(null_values=["", "nan", "NaN", "."],
+                                                                    strings_can_be_null=True))
+    fields, units = [], {}
+    for f in table.schema:
+        m = _UNIT_HEADER.match(f.name)
+        name, unit = (m["name"] + (f"_{m['rest'].strip()}" if m["rest"].strip() else ""), m["unit"]) if m else (f.name, "")
+        units[name] = unit
+        fields.append(pa.field(name, f.type, metadata={"unit": unit} if unit else None))
+    if len(set(units)) != len(fields):
+        fields = [pa.field(f.name, f.type, metadata=g.metadata) for f, g in zip(table.schema, fields)]
+    table = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata={
+        "il2als.units": json.dumps(units), "il2als.source": path.name}))
+    out = path.with_suffix(".parquet")
+    pq.write_table(table, out)
+    return out
+
+
 def write_manifest(folder: Path, **content: object) -> Path:
-    """Write ``manifest.json``: what produced the run (command, versions, time) plus ``content``."""
+    """Write ``manifest.json``: what produced the run (command, versions, time) plus ``content``.
+
+    Every CSV table in ``folder`` is also written as Parquet (units in its metadata) when pyarrow is installed."""
+    parquet = [p.name for p in (csv_to_parquet(c) for c in sorted(Path(folder).glob("*.csv"))) if p is not None]
+    if parquet and isinstance(content.get("outputs"), list):
+        content["outputs"] = [*content["outputs"], *parquet]
     manifest = {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["il2als", *sys.argv[1:]]) if sys.argv else "",
