@@ -264,6 +264,72 @@ def cmd_export_petab(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .io import atomic_dir, write_manifest
+    from .parallel import describe
+    from .sensitivity import DEFAULT_PARAMETERS, check_outputs, global_sensitivity, local_sensitivity
+
+    outputs = check_outputs(_split(args.output))
+    profiles = _split(args.profile)
+    if not profiles:
+        raise Il2alsError("--profile is empty; give slow, fast or both (slow,fast)")
+    names = _split(args.parameters) if args.parameters else list(DEFAULT_PARAMETERS)
+    if not (args.days > 0):
+        raise Il2alsError(f"--days {args.days:g} must be positive, e.g. --days 640")
+    from .parameters import load_parameters
+    from .sensitivity import space
+
+    for prof in profiles:  # check names and ranges before any long work
+        space(load_parameters(prof), names)
+    globals_, locals_ = [], []
+    t0 = time.perf_counter()
+    if args.method != "none":
+        n_eval = args.base_samples * (len(names) + 2) if args.method == "sobol" else args.base_samples * (len(names) + 1)
+        print(f"il2als: {args.method} over {len(names)} parameters, {args.base_samples} base samples = {n_eval} "
+              f"patients per profile ({', '.join(profiles)}), on {describe(args.scheduler)} ...", file=sys.stderr, flush=True)
+        for prof in profiles:
+            globals_.append(global_sensitivity(prof, outputs, method=args.method, parameters=names,
+                                               n_base=args.base_samples, regimen=args.regimen, duration=args.days,
+                                               seed=args.seed, scheduler=args.scheduler,
+                                               progress=_progress(f"{prof} chunks")))
+    if not args.no_local:
+        print("il2als: local normalised sensitivities (central differences, all parameters) ...", file=sys.stderr, flush=True)
+        for prof in profiles:
+            locals_.append(local_sensitivity(prof, outputs, regimen=args.regimen, duration=args.days))
+    seconds = time.perf_counter() - t0
+    out = Path(args.out)
+    files = []
+    with atomic_dir(out) as tmp:
+        if globals_:
+            _write_rows(tmp / f"{args.method}.csv", [r for g in globals_ for r in g.rows()])
+            files.append(f"{args.method}.csv")
+        if locals_:
+            _write_rows(tmp / "local.csv", [r for lr in locals_ for r in lr.rows()])
+            files.append("local.csv")
+        if not args.no_plot:
+            from .plots import plot_sobol, plot_tornado, save_figure
+
+            if globals_ and args.method == "sobol":
+                save_figure(plot_sobol(globals_, title=f"Sobol indices under {args.regimen}, {args.days:g} days "
+                                                      f"({args.base_samples} base samples)"), tmp / "sobol.png")
+                files.append("sobol.png")
+            if locals_:
+                save_figure(plot_tornado(locals_, title=f"Local sensitivities at the profile values, {args.regimen}"),
+                            tmp / "tornado.png")
+                files.append("tornado.png")
+        write_manifest(tmp, method=args.method, outputs=files, sensitivity_outputs=outputs, parameters=names,
+                       profiles=profiles, base_samples=args.base_samples, regimen=args.regimen, days=args.days,
+                       seed=args.seed, seconds=seconds,
+                       failed_samples={g.profile: g.n_failed for g in globals_})
+    for g in globals_:
+        key = "ST" if g.method == "sobol" else "mu_star"
+        for o in g.outputs:
+            top = sorted(zip(g.indices[o][key], g.space.names), reverse=True)[:3]
+            print(f"{g.profile:>5} {o:<14} top {key}: " + ", ".join(f"{n} {v:.2f}" for v, n in top))
+    print(f"il2als: wrote {out}/{', '.join(files)}, manifest.json ({seconds:.0f} s)")
+    return 0
+
+
 def _write_rows(path: Path, rows: list[dict]) -> None:
     import csv
 
@@ -392,7 +458,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     spec = _spec(args.population)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
-    res = run_trial(d, reg, spec, args.replicates, args.seed,
+    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=args.scheduler,
                     progress=_progress("replicates") if args.replicates > 1 else None)
     summary = res.summary()
     out = Path(args.out)
@@ -689,6 +755,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
     tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
     tr.add_argument("--no-plot", action="store_true")
+    tr.add_argument("--scheduler", default=None, help="threads (default: this process, numba threads on every core), "
+                                                      "processes, or a Dask scheduler address tcp://host:port")
     tr.add_argument("--nonmem", action="store_true", help="also write the first replicate as a NONMEM-style dataset.csv "
                                                           "(doses, ALSFRS-R visits, CSF pNfH, death times, covariates)")
     tr.set_defaults(func=cmd_trial)
@@ -760,6 +828,24 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--params", default="default", help="parameter set for the fixed parameters and the start")
     xp.add_argument("--out", required=True, help="output folder (replaced atomically)")
     xp.set_defaults(func=cmd_export_petab)
+
+    se = sub.add_parser("sensitivity", help="global (Sobol, Morris) and local sensitivity of outputs, per profile")
+    se.add_argument("--output", default="survival_640d,alsfrs_slope,treg_peak",
+                    help="comma-separated: survival_640d, alsfrs_slope, treg_peak, survival_gain, slope_gain")
+    se.add_argument("--method", default="sobol", choices=["sobol", "morris", "none"], help="global method (none: local only)")
+    se.add_argument("--profile", default="slow,fast", help="profiles to analyse, comma-separated")
+    se.add_argument("--parameters", default=None, help="parameters to vary over their plausible ranges (default: the "
+                                                     "IL-2/Treg/inflammation axis, 10 parameters)")
+    se.add_argument("--base-samples", type=int, default=1024, help="Sobol: power of 2 (2^12 = 4096 for the full "
+                                                                  "analysis); Morris: trajectories")
+    se.add_argument("--regimen", default="mirocals")
+    se.add_argument("--days", type=float, default=640.0)
+    se.add_argument("--seed", type=int, default=1)
+    se.add_argument("--scheduler", default=None, help="threads (default), processes, or a Dask address tcp://host:port")
+    se.add_argument("--no-local", action="store_true", help="skip the local sensitivities and tornado plot")
+    se.add_argument("--out", required=True)
+    se.add_argument("--no-plot", action="store_true")
+    se.set_defaults(func=cmd_sensitivity)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

@@ -69,6 +69,14 @@ class ParameterSet:
     def __getitem__(self, name: str) -> pint.Quantity:
         return self.get(name).quantity
 
+    # Read-only mappings do not pickle; process pools and Dask workers need to ship parameter sets.
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "values": dict(self.values), "references": dict(self.references)}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, MappingProxyType(v) if k in ("values", "references") else v)
+
     def get(self, name: str) -> ParameterValue:
         try:
             return self.values[name]

@@ -23,6 +23,7 @@ from .cohort import DAYS_PER_MONTH, Cohort, PopulationSpec, sample_population
 from .compile import CompiledModel, default_model
 from .dosing import Regimen, none, regimen as as_regimen
 from .errors import Il2alsError
+from .parallel import run_tasks
 from .population import BatchOptions, simulate_population
 
 STRATA = ("very_low", "low", "high")
@@ -266,11 +267,17 @@ class TrialResult:
         }
 
 
+def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
+                    options: BatchOptions) -> Replicate:
+    return run_replicate(design_, reg, spec, np.random.default_rng(ss), None, options)
+
+
 def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, replicates: int, seed: int,
               *, model: CompiledModel | None = None, options: BatchOptions = BatchOptions(),
-              progress: Callable[[int, int], None] | None = None) -> TrialResult:
+              progress: Callable[[int, int], None] | None = None, scheduler: object = None) -> TrialResult:
     """Run ``replicates`` virtual trials; replicate k uses the generator spawned from ``seed`` as its k-th child,
-    so results are reproducible by seed and a replicate does not depend on how many others run."""
+    so results are reproducible by seed, whatever the backend, and a replicate does not depend on how many
+    others run. ``scheduler``: see :func:`il2als.parallel.run_tasks` (default: this process, numba threads)."""
     if not (isinstance(replicates, (int, np.integer)) and replicates >= 1):
         raise Il2alsError(f"replicates = {replicates!r} must be a whole number >= 1")
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):
@@ -279,11 +286,15 @@ def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSp
     model = model or default_model()
     t0 = time.perf_counter()
     children = np.random.SeedSequence(seed).spawn(replicates)
-    reps = []
-    for k, ss in enumerate(children):
-        reps.append(run_replicate(design_, reg, spec, np.random.default_rng(ss), model, options))
-        if progress is not None:
-            progress(k + 1, replicates)
+    if scheduler in (None, "threads"):
+        reps = []
+        for k, ss in enumerate(children):
+            reps.append(run_replicate(design_, reg, spec, np.random.default_rng(ss), model, options))
+            if progress is not None:
+                progress(k + 1, replicates)
+    else:
+        reps = run_tasks(_replicate_task, [(design_, reg, spec, ss, options) for ss in children], scheduler=scheduler,
+                         progress=progress)
     return TrialResult(design_, reg, seed, tuple(reps), time.perf_counter() - t0)
 
 

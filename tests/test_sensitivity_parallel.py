@@ -1,0 +1,79 @@
+"""Global/local sensitivity (issue #5) and the parallel backends: same answers on every backend."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from il2als.cohort import load_population_spec
+from il2als.sensitivity import evaluate, global_sensitivity, local_sensitivity
+from il2als.trial import TrialDesign, run_trial
+
+pytest.importorskip("SALib", reason="SALib not installed (pip install 'il2als[sensitivity]')")
+
+
+def test_sobol_finds_the_treg_drivers_and_ignores_what_cannot_matter():
+    r = global_sensitivity("fast", ["treg_peak", "survival_640d"], n_base=64, seed=3,
+                           parameters=["treg_max_proliferation", "ec50_treg", "hazard_max", "k_inflammatory"])
+    tp = dict(zip(r.space.names, r.indices["treg_peak"]["ST"]))
+    assert max(tp, key=tp.get) == "treg_max_proliferation" and tp["treg_max_proliferation"] > 0.5
+    # hazard and inflammation sit downstream of the Tregs: no path back to the Treg peak
+    assert abs(tp["hazard_max"]) < 1e-6 and abs(tp["k_inflammatory"]) < 1e-6
+    s = dict(zip(r.space.names, r.indices["survival_640d"]["ST"]))
+    assert s["hazard_max"] + s["k_inflammatory"] > 0.5
+    for o in r.outputs:
+        ix = r.indices[o]
+        assert np.all(ix["ST"] >= ix["S1"] - ix["S1_conf"] - ix["ST_conf"] - 0.05)  # total >= first order
+    assert r.n_evaluations == 64 * 6 and r.n_failed == 0
+
+
+def test_local_sensitivities_are_zero_off_path_and_converged():
+    a = local_sensitivity("slow", ["treg_peak", "alsfrs_slope"], parameters=["treg_death", "hazard_max", "nfl_csf_healthy",
+                                                                            "k_inflammatory"], h=0.05)
+    b = local_sensitivity("slow", ["treg_peak", "alsfrs_slope"], parameters=list(a.names), h=0.01)
+    i = {n: k for k, n in enumerate(a.names)}
+    # off-path parameters: zero up to the step-size noise of the shared adaptive integration
+    assert abs(a.S[i["hazard_max"], 0]) < 1e-6 and abs(a.S[i["nfl_csf_healthy"], 1]) < 1e-6 and abs(a.S[i["hazard_max"], 1]) < 1e-6
+    assert a.S[i["treg_death"], 0] < -0.5  # faster Treg death, lower peak
+    assert np.allclose(a.S, b.S, rtol=0.05, atol=1e-3)  # central differences: the step does not matter
+
+
+def test_dask_local_cluster_and_process_pool_give_the_threads_answer():
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed")
+    d = TrialDesign(n_per_arm=15, follow_up_days=300.0)
+    spec = load_population_spec()
+    ref = run_trial(d, "mirocals", spec, 3, 11)
+    pool = run_trial(d, "mirocals", spec, 3, 11, scheduler="processes")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            dk = run_trial(d, "mirocals", spec, 3, 11, scheduler=client)
+            P = np.tile(spec.centre.vector(), (5, 1)) * np.linspace(0.8, 1.2, 5)[:, None]
+            y_dask = evaluate(P, "mirocals", 100.0, ["treg_peak", "slope_gain"], chunk=2, scheduler=client)
+        by_address = run_trial(d, "mirocals", spec, 2, 11, scheduler=cluster.scheduler_address)
+    for other in (pool, dk):
+        for a, b in zip(ref.replicates, other.replicates):
+            assert np.array_equal(a.time, b.time) and np.array_equal(a.slope, b.slope, equal_nan=True)
+    for a, b in zip(ref.replicates, by_address.replicates):
+        assert np.array_equal(a.time, b.time) and np.array_equal(a.event, b.event)
+    assert np.array_equal(y_dask, evaluate(P, "mirocals", 100.0, ["treg_peak", "slope_gain"]))
+
+
+def test_cli_sensitivity_writes_tables_and_figures(tmp_path):
+    out = tmp_path / "s"
+    r = subprocess.run([sys.executable, "-m", "il2als", "sensitivity", "--method", "sobol", "--base-samples", "16",
+                        "--parameters", "ec50_treg,treg_max_proliferation,k_inflammatory", "--output",
+                        "treg_peak,slope_gain", "--days", "200", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(out / "sobol.csv")))
+    assert {(x["profile"], x["output"]) for x in rows} == {(p, o) for p in ("slow", "fast") for o in ("treg_peak", "slope_gain")}
+    assert {"S1", "S1_conf", "ST", "ST_conf", "unit"} <= set(rows[0])
+    for png in ("sobol.png", "tornado.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    for args, msg in ((["--output", "survival"], "did you mean"), (["--base-samples", "100"], "power of 2"),
+                      (["--parameters", "ec50"], "unknown parameter"), (["--scheduler", "nowhere"], "scheduler")):
+        bad = subprocess.run([sys.executable, "-m", "il2als", "sensitivity", "--base-samples", "16", "--no-local", *args,
+                              "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
+        assert not (tmp_path / "bad").exists()
