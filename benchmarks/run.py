@@ -1,7 +1,8 @@
 """Speed, memory and accuracy of the engines, printed as figures and ratios (not a test).
 
-    python benchmarks/run.py            # engines, N = 1 ... 10,000, one virtual trial, 20 replicates
-    python benchmarks/run.py --full     # also 200 trial replicates (the issue #4 target: < 10 minutes)
+    python benchmarks/run.py            # engines, N = 1 ... 10,000, libRoadRunner, one trial, 20 replicates,
+                                        # a 2^8 Sobol run (extrapolated to 2^12)
+    python benchmarks/run.py --full     # also 200 trial replicates and the full 2^12 Sobol analysis
 
 Per-patient times are wall-clock on this machine for a 640-day MIROCALS trajectory (90 doses) with a daily output
 grid. The batch engine uses both cores (numba threads); the scipy path is one patient at a time.
@@ -58,6 +59,9 @@ def main() -> None:
     t_scipy = (time.perf_counter() - t0) / n_sc
     print(f"scipy solve_ivp (LSODA, analytic Jacobian, Python RHS): {1e3 * t_scipy:.1f} ms per patient")
 
+    t_rr, rr_note = roadrunner_per_patient(pool.params[:50], outputs)
+    print(f"libRoadRunner {rr_note}")
+
     rows = []
     for n in (1, 100, 1000, 10_000):
         if n > a.max_n:
@@ -68,22 +72,66 @@ def main() -> None:
         dt = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rows.append((n, dt / n))
+        vs_rr = f", {t_rr / (dt / n):5.1f}x libRoadRunner" if t_rr else ""
         print(f"batch engine N = {n:>6}: {1e3 * dt / n:7.2f} ms per patient ({dt:.1f} s), "
-              f"{t_scipy / (dt / n):6.0f}x faster than scipy; peak RSS {rss / 1024:.0f} MiB (+{(rss - rss0) / 1024:.0f})")
-    print("libRoadRunner: not measured (needs the SBML export of issue #6)")
+              f"{t_scipy / (dt / n):6.0f}x scipy{vs_rr}; peak RSS {rss / 1024:.0f} MiB (+{(rss - rss0) / 1024:.0f})")
+    if t_rr:
+        print(f"targets: >= 100x scipy, >= 10x libRoadRunner at N = 1,000 (ratios above, pair by pair)")
 
     d = design("mirocals")
-    t0 = time.perf_counter()
     run_trial(d, "mirocals", spec, 1, 1)
-    print(f"one 220-patient virtual trial (sample, simulate, analyse): {time.perf_counter() - t0:.2f} s (target < 1 s)")
     t0 = time.perf_counter()
-    run_trial(d, "mirocals", spec, 20, 2)
-    dt = time.perf_counter() - t0
-    print(f"20 replicates: {dt:.1f} s -> 200 replicates ~ {10 * dt / 60:.1f} min (targets: < 10 min, issue #4; < 1 min, issue #5)")
+    run_trial(d, "mirocals", spec, 1, 5)
+    print(f"one 220-patient virtual trial (sample, simulate, analyse): {time.perf_counter() - t0:.2f} s (target < 1 s)")
+    for sched in (None, "processes"):
+        t0 = time.perf_counter()
+        run_trial(d, "mirocals", spec, 20, 2, scheduler=sched)
+        dt = time.perf_counter() - t0
+        print(f"20 replicates on {sched or 'threads'}: {dt:.1f} s -> 200 replicates ~ {10 * dt:.0f} s "
+              "(targets: < 10 min, issue #4; < 1 min, issue #5)")
     if a.full:
         t0 = time.perf_counter()
-        run_trial(d, "mirocals", spec, 200, 3)
-        print(f"200 replicates: {(time.perf_counter() - t0) / 60:.2f} min")
+        run_trial(d, "mirocals", spec, 200, 3, scheduler="processes")
+        print(f"200 replicates (process pool): {time.perf_counter() - t0:.0f} s")
+
+    from il2als.sensitivity import global_sensitivity
+
+    n_base = 4096 if a.full else 256
+    t0 = time.perf_counter()
+    r = global_sensitivity("fast", ["survival_640d", "alsfrs_slope", "treg_peak"], n_base=n_base)
+    dt = time.perf_counter() - t0
+    scale = 4096 / n_base
+    print(f"Sobol, 10 parameters, {n_base} base samples ({r.n_evaluations} patients): {dt:.0f} s"
+          + (f" -> 2^12 ~ {dt * scale / 60:.1f} min" if scale > 1 else f" = {dt / 60:.1f} min") + " (target < 10 min)")
+
+
+def roadrunner_per_patient(P, outputs):
+    """Seconds per patient for libRoadRunner (CVODE, its default tolerances) on the model's own SBML export:
+    load once, then per patient set parameters and baseline state, simulate 640 days on the daily grid."""
+    try:
+        import roadrunner
+    except ImportError:
+        return None, "not installed (pip install libroadrunner): not measured"
+    from il2als import load_parameters
+    from il2als.compile import default_model
+    from il2als.dosing import named
+    from il2als.sbml import to_sbml
+    from il2als.simulate import baseline_state
+
+    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+    m = default_model()
+    rr = roadrunner.RoadRunner(to_sbml(load_parameters("default"), named("mirocals")).xml)
+    rtol = rr.integrator.relative_tolerance
+    Y0 = [baseline_state(p) for p in P]  # the batch engine's time includes its baselines; this is set-up here
+    sel = ["time", *outputs]
+    t0 = time.perf_counter()
+    for p, y0 in zip(P, Y0):
+        rr.resetAll()
+        rr.setValues(list(m.parameter_names), list(p))
+        rr.setValues(list(m.state_names), list(y0))
+        rr.simulate(0, 640, 641, selections=sel)
+    dt = (time.perf_counter() - t0) / len(P)
+    return dt, f"{roadrunner.__version__} (CVODE, rtol {rtol:g}, SBML export, one core): {1e3 * dt:.1f} ms per patient"
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def load_targets(spec: str | Path = "literature") -> tuple[Target, ...]:
     try:
         data = tomllib.loads(Path(str(path)).read_text(encoding="utf-8") if isinstance(path, Path) else path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ParameterError(f"targets file '{spec}' not found; give 'literature' or a path to a .toml file") from None
+        names = [p.name[:-5] for p in (resources.files("il2als.params") / "targets").iterdir() if p.name.endswith(".toml")]
+        raise ParameterError(f"targets file '{spec}' not found{did_you_mean(s, names)}; give one of {', '.join(names)} "
+                             "or a path to a .toml file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"targets file '{spec}' is not valid TOML ({exc}); fix the syntax") from None
     model = default_model()

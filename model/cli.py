@@ -458,7 +458,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
     spec = _spec(args.population)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
-    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=args.scheduler,
+    from dataclasses import replace as _replace
+
+    from .trial import TRIAL_OPTIONS
+
+    sched = args.scheduler if args.scheduler != "auto" else ("processes" if args.replicates >= 8 else None)
+    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=sched,
+                    options=_replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
     summary = res.summary()
     out = Path(args.out)
@@ -504,6 +510,9 @@ def cmd_trial(args: argparse.Namespace) -> int:
         print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
               f"power {s['power_by_stratum'][k]:.2f}")
     print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
+    if s["excluded_patients"]["total"]:
+        print(f"il2als: warning: {s['excluded_patients']['total']} patient(s) excluded after solver failures "
+              f"(--on-failure skip), first: {s['excluded_patients']['first'][0]}", file=sys.stderr)
     print(f"il2als: wrote {out}/summary.json, summary_table.csv, replicates.csv{', dataset.csv' if args.nonmem else ''}"
           f"{'' if args.no_plot else ', km.png, forest.png'}, manifest.json "
           f"({res.seconds:.1f} s)")
@@ -580,7 +589,8 @@ def cmd_power(args: argparse.Namespace) -> int:
             raise Il2alsError(f"--enrich '{args.enrich}' must be LOW:HIGH in pg/mL of CSF pNfH, e.g. ':3700' or '750:3700'") from None
         spec = spec.enriched(lo or 0.0, hi if hi is not None else math.inf)
     print(f"il2als: power for {ns} patients per arm, {args.replicates} virtual trials each ...", file=sys.stderr, flush=True)
-    rows = power_curve(d, reg, spec, ns, args.replicates, args.seed, progress=_progress("sizes"))
+    sched = args.scheduler if args.scheduler != "auto" else ("processes" if args.replicates >= 8 else None)
+    rows = power_curve(d, reg, spec, ns, args.replicates, args.seed, progress=_progress("sizes"), scheduler=sched)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         _write_rows(tmp / "power.csv", rows)
@@ -755,8 +765,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
     tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
     tr.add_argument("--no-plot", action="store_true")
-    tr.add_argument("--scheduler", default=None, help="threads (default: this process, numba threads on every core), "
-                                                      "processes, or a Dask scheduler address tcp://host:port")
+    tr.add_argument("--scheduler", default="auto", help="auto (default: a process pool on every core from 8 replicates, "
+                                                        "else this process), threads, processes, or a Dask address tcp://host:port")
+    tr.add_argument("--on-failure", default="fail", choices=["fail", "skip"],
+                    help="a patient the solver cannot integrate: stop (fail) or exclude and report (skip)")
     tr.add_argument("--nonmem", action="store_true", help="also write the first replicate as a NONMEM-style dataset.csv "
                                                           "(doses, ALSFRS-R visits, CSF pNfH, death times, covariates)")
     tr.set_defaults(func=cmd_trial)
@@ -778,6 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--n-per-arm", default="110,200,300,400", help="comma-separated patients per arm")
     pw.add_argument("--replicates", type=int, default=50)
     pw.add_argument("--days", type=float, default=None, help="follow-up in days (default: the design's)")
+    pw.add_argument("--scheduler", default="auto", help="auto, threads, processes, or a Dask address tcp://host:port")
     pw.add_argument("--enrich", default=None, help="eligible baseline CSF-pNfH LOW:HIGH in pg/mL, e.g. ':3700'")
     pw.add_argument("--seed", type=int, default=1)
     pw.add_argument("--population", default=None)

@@ -135,12 +135,14 @@ class Cohort:
     covariates: dict[str, np.ndarray]
     spec_name: str
     n_screened: int
+    states: np.ndarray | None = None  # baseline states (N, n_states), canonical units, when known
 
     def __len__(self) -> int:
         return len(self.params)
 
     def subset(self, mask: np.ndarray) -> "Cohort":
-        return Cohort(self.params[mask], {k: v[mask] for k, v in self.covariates.items()}, self.spec_name, self.n_screened)
+        return Cohort(self.params[mask], {k: v[mask] for k, v in self.covariates.items()}, self.spec_name,
+                      self.n_screened, None if self.states is None else self.states[mask])
 
 
 def _alsfrs(reserve: np.ndarray, P: np.ndarray, model: CompiledModel) -> np.ndarray:
@@ -165,7 +167,7 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
     i_loss_obs = model.observable_names.index("mn_loss_rate")
     i_res = model.parameter_index("mn_reserve_start")
     i_f = model.parameter_index("bioavailability")
-    kept_P, kept_cov, screened = [], [], 0
+    kept_P, kept_Y, kept_cov, screened = [], [], [], 0
     while sum(len(p) for p in kept_P) < n:
         if screened >= max_screened * n:
             raise ParameterError(f"only {sum(len(p) for p in kept_P)} of {screened} screened patients were eligible; "
@@ -193,12 +195,15 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         ok = ((st == 0) & (pnfh >= spec.pnfh_range[0]) & (pnfh <= spec.pnfh_range[1]) & (age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
               & (dur <= spec.max_symptom_duration_months) & (alsfrs_screen >= spec.min_alsfrs_r)
               & np.isfinite(rand_reserve) & (rand_reserve > 0))
+        # the steady states do not depend on the reserve (tested), so the screening solve is the baseline too
+        Y0[:, model.state_index("mn_reserve")] = rand_reserve
+        kept_Y.append(Y0[ok])
         kept_P.append(P[ok])
         kept_cov.append({"age": age[ok], "male": male[ok], "symptom_duration": dur[ok], "run_in": run_in[ok],
                          "reserve_at_onset": onset[ok], "loss_rate": loss[ok], "alsfrs_r_screening": alsfrs_screen[ok]})
     P = np.concatenate(kept_P)[:n]
     cov = {k: np.concatenate([c[k] for c in kept_cov])[:n] for k in kept_cov[0]}
-    return Cohort(P, cov, spec.name, screened)
+    return Cohort(P, cov, spec.name, screened, np.concatenate(kept_Y)[:n])
 
 
 def describe_cohort(cohort: Cohort, model: CompiledModel | None = None, months: float = 12.0) -> dict[str, float]:

@@ -103,6 +103,75 @@ class CompiledModel:
         return self.parameter_names.index(name)
 
 
+def _markowitz(pattern: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Elimination order (greedy Markowitz) and the LU pattern with fill-in, for a boolean pattern."""
+    n = len(pattern)
+    P = pattern.copy()
+    remaining = list(range(n))
+    order: list[int] = []
+    while remaining:
+        best = min(remaining, key=lambda k: (sum(P[i, k] for i in remaining if i != k)
+                                             * sum(P[k, j] for j in remaining if j != k), k))
+        remaining.remove(best)
+        for i in remaining:
+            if P[i, best]:
+                for j in remaining:
+                    if P[best, j]:
+                        P[i, j] = True
+        order.append(best)
+    return order, P
+
+
+def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], printer) -> str:
+    """Straight-line code for the Rosenbrock matrix ``W = c I - J`` on the Jacobian's sparsity pattern:
+    ``w_fill(t, y, p, c, a)`` writes W (and zeros at fill-in) into ``a``; ``lu_sparse(a)`` factorises it in
+    place without pivoting in a fill-reducing order (False on a zero pivot: the caller falls back to dense,
+    pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read."""
+    n = jac.shape[0]
+    pattern = np.array([[jac[i, j] != 0 or i == j for j in range(n)] for i in range(n)])
+    order, lu = _markowitz(pattern)
+    entries = [(i, j) for i in range(n) for j in range(n) if pattern[i, j]]
+    exprs = [(-jac[i, j]) for i, j in entries]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    used = {str(u) for e in [*exprs] for u in e.free_symbols}
+    lines = ["def w_fill(t, y, p, c, a):"]
+    lines += [f"    {a} = y[{i}]" for i, a in enumerate(ynames) if a in used]
+    lines += [f"    {a} = p[{i}]" for i, a in enumerate(pnames) if a in used]
+    lines += [f"    {sym} = {printer.doprint(e)}" for sym, e in replacements]
+    for (i, j), e in zip(entries, reduced):
+        lines.append(f"    a[{i}, {j}] = {printer.doprint(e)}" + (" + c" if i == j else ""))
+    for i in range(n):
+        for j in range(n):
+            if lu[i, j] and not pattern[i, j]:
+                lines.append(f"    a[{i}, {j}] = 0.0")
+    lines += ["", "", "def lu_sparse(a):"]
+    done: list[int] = []
+    for k in order:
+        lines.append(f"    if a[{k}, {k}] == 0.0 or not math.isfinite(a[{k}, {k}]):")
+        lines.append("        return False")
+        rows = [i for i in range(n) if i not in done and i != k and lu[i, k]]
+        cols = [j for j in range(n) if j not in done and j != k and lu[k, j]]
+        if rows:
+            lines.append(f"    inv = 1.0 / a[{k}, {k}]")
+        for i in rows:
+            lines.append(f"    a[{i}, {k}] *= inv")
+            for j in cols:
+                lines.append(f"    a[{i}, {j}] -= a[{i}, {k}] * a[{k}, {j}]")
+        done.append(k)
+    lines += ["    return True", "", "", "def solve_sparse(a, b):"]
+    pos = {k: r for r, k in enumerate(order)}
+    for r, i in enumerate(order):  # forward: L has unit diagonal, entries (i, k) with k eliminated before i
+        for k in order[:r]:
+            if lu[i, k]:
+                lines.append(f"    b[{i}] -= a[{i}, {k}] * b[{k}]")
+    for i in reversed(order):  # backward: U entries (i, j) with j eliminated after i
+        for j in order[pos[i] + 1:]:
+            if lu[i, j]:
+                lines.append(f"    b[{i}] -= a[{i}, {j}] * b[{j}]")
+        lines.append(f"    b[{i}] /= a[{i}, {i}]")
+    return "\n".join(lines)
+
+
 def compile_mechanism(mech: Mechanism) -> CompiledModel:
     """Generate and compile ``rhs``, ``jac``, ``observe`` and ``initial`` for ``mech``."""
     ys = [s.sym for s in mech.states]
@@ -124,6 +193,7 @@ def compile_mechanism(mech: Mechanism) -> CompiledModel:
         _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
                  n_time_vector=True),
         _codegen("initial", [ynames, pnames], init, (n,), scalar, "numpy"),
+        _sparse_lu_source(jac, ynames, pnames, scalar),
     ])
     namespace: dict = {}
     exec(compile(src, "<il2als generated model>", "exec"), namespace)

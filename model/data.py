@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .compile import CompiledModel, default_model
-from .dosing import Dose, Regimen
+from .dosing import Dose, Regimen, _amount
 from .errors import Il2alsError, RegimenError, did_you_mean
 from .fit import FreeParameter, FreeVector, free_parameters
 from .parameters import ParameterSet, load_parameters
@@ -209,10 +209,11 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             if not math.isfinite(a) or a <= 0:
                 raise RegimenError(f"{where}: dose AMT {amt} must be positive and finite")
             try:
+                _amount(Q_(a, cols["AMT"][1]), "AMT")  # dimension and the ceiling of any IL-2 dose
                 bsa = pars.get(pid, {}).get("body_surface_area", 1.9)
                 iu = dose_to_iu(Q_(a, cols["AMT"][1]), body_surface_area=Q_(bsa, "m**2"))
             except Il2alsError as exc:
-                raise Il2alsError(f"{where}: {exc}") from None
+                raise type(exc)(f"{where}: {exc}") from None
             addl = int(_float(get("ADDL"), "ADDL", where)) if get("ADDL") not in _MISSING else 0
             ii = _float(get("II"), "II", where) * t_factor if get("II") not in _MISSING else 0.0
             if addl < 0 or (addl > 0 and not ii > 0):

@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,13 @@ from .units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to
 
 #: No IL-2 regimen gives more than this in one injection (high-dose IV is ~50 MIU); larger is a unit slip.
 MAX_DOSE_IU = 1e8
+LOW_DOSE_WARN_IU = 1e7  # a mass that converts to more than this is probably a unit slip (mg for MIU)
+
+
+class DoseWarning(UserWarning):
+    """A dose that is valid but probably not what was meant (e.g. '2 mg' typed for '2 MIU')."""
+
+
 _KINDS = {ACTIVITY: "IU", MASS: "mg", ACTIVITY_PER_AREA: "IU/m**2", MASS_PER_AREA: "mg/m**2"}
 
 
@@ -46,6 +54,9 @@ def _amount(value: object, what: str = "dose amount") -> tuple[float, str]:
             f"{what} '{q:~}' is {iu / 1e6:.3g} MIU, above the {MAX_DOSE_IU / 1e6:g} MIU ceiling of any IL-2 dose; "
             f"check the unit (did you mean '{q.magnitude:g} MIU'?)"
         )
+    if unit in ("mg", "mg/m**2") and iu > LOW_DOSE_WARN_IU:
+        warnings.warn(f"{what} '{q:~}' of aldesleukin is {iu / 1e6:.3g} MIU, far above low-dose IL-2 "
+                      f"(1-3 MIU); did you mean '{q.magnitude:g} MIU'?", DoseWarning, stacklevel=3)
     return v, unit
 
 

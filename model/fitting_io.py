@@ -34,8 +34,10 @@ def read_problem(path: str | Path, params: str = "default"):
         text = p.read_text(encoding="utf-8")
     try:
         d = tomllib.loads(text)["problem"]
-    except (tomllib.TOMLDecodeError, KeyError) as exc:
-        raise ParameterError(f"problem file '{path}' needs a valid [problem] table ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"problem file '{path}' is not valid TOML ({exc}); fix the line it names") from None
+    except KeyError:
+        raise ParameterError(f"problem file '{path}' has no [problem] table; see params/problems/ for examples") from None
     ts = load_targets(d.get("targets", "literature"))
     sel = d.get("select")
     if sel:

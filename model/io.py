@@ -21,6 +21,24 @@ from pathlib import Path
 from .errors import Il2alsError
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove temporaries left by killed runs (``.name.partial-PID`` / ``.name.old-PID`` of dead processes)."""
+    for p in parent.glob(f".{name}.*-*"):
+        kind, _, pid = p.name[len(name) + 2:].rpartition("-")
+        if kind in ("partial", "old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Write a folder atomically: ``with atomic_dir("out") as tmp: ...`` then ``tmp`` becomes ``out``."""
@@ -32,6 +50,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise Il2alsError(f"cannot create the output folder '{parent}' ({exc.strerror}); choose another --out") from None
+    _remove_stale(parent, final.name)
     tmp = parent / f".{final.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -60,6 +79,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise Il2alsError(f"cannot create the folder '{parent}' ({exc.strerror}); choose another --out") from None
+    _remove_stale(parent, final.name)
     tmp = parent / f".{final.name}.partial-{os.getpid()}"
     try:
         yield tmp

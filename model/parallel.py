@@ -12,6 +12,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .errors import Il2alsError
@@ -70,10 +71,14 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx,
                                  initializer=_one_thread_per_worker) as pool:
             futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
-            for k, f in enumerate(as_completed(futures)):
-                out[futures[f]] = f.result()
-                if progress:
-                    progress(k + 1, n)
+            try:
+                for k, f in enumerate(as_completed(futures)):
+                    out[futures[f]] = f.result()
+                    if progress:
+                        progress(k + 1, n)
+            except BrokenProcessPool:
+                raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
+                                  "--scheduler threads") from None
         return out
     client, own = _client(scheduler)
     try:

@@ -208,7 +208,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                 msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
                        f"(regimen {regs[i].name})")
                 if options.on_failure == "fail":
-                    raise SolverError(msg + "; use on_failure='skip' to report and exclude failing patients")
+                    raise SolverError(msg + "; " + diagnose(model, Pc[j], out[j], t_out, Y0[j], t_fail[i])
+                                      + "; use on_failure='skip' to report and exclude failing patients")
                 failures.append(msg)
                 for n in names:
                     values[n][i] = np.nan
@@ -226,6 +227,30 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         if progress is not None:
             progress(c1, N)
     return PopulationResult(t_out, values, {n: units_all[n][1] for n in names}, status, tuple(failures), steps)
+
+
+def diagnose(model: CompiledModel, p: np.ndarray, Y: np.ndarray, t_out: np.ndarray, y_start: np.ndarray,
+             t_fail: float) -> str:
+    """Why one patient failed, from what the engine produced (cheap and bounded): the states whose values or
+    rates were non-finite or negative at the last good output (else the fastest-moving ones), and the parameters
+    in play (those outside the plausible ranges of the default set)."""
+    from .parameters import load_parameters
+
+    good = np.nonzero(np.all(np.isfinite(Y), axis=1))[0]
+    k = good[-1] if len(good) else -1
+    y, t = (Y[k], t_out[k]) if k >= 0 else (y_start, 0.0)
+    names = model.state_names
+    with np.errstate(all="ignore"):
+        d = model.rhs(t, np.where(np.isfinite(y), y, 0.0), p)
+    bad = [n for n, v, r in zip(names, y, d) if not np.isfinite(v) or not np.isfinite(r) or v < -1e-9 * max(1.0, abs(r))]
+    if not bad:
+        rel = np.abs(d) / np.maximum(np.abs(y), 1e-6)
+        bad = [f"{names[i]} (fastest)" for i in np.argsort(rel)[::-1][:3]]
+    base = load_parameters("default", model)
+    odd = [f"{n} = {v:.4g} {base.get(n).unit}" for n, v in zip(model.parameter_names, p)
+           if not (base.get(n).plausible[0] <= v <= base.get(n).plausible[1])]
+    return (f"states gone wrong after t = {t:.6g} day: {', '.join(bad)}; parameters outside their plausible ranges: "
+            f"{'; '.join(odd) if odd else 'none'}")
 
 
 def print_progress(label: str) -> Callable[[int, int], None]:

@@ -100,3 +100,18 @@ def test_regimen_objects_validate_themselves():
         Dose(0.0, math.nan)
     with pytest.raises(RegimenError, match="not sorted"):
         Regimen((Dose(2.0, 1e6), Dose(1.0, 1e6)))
+
+
+def test_mass_typed_for_miu_converts_but_warns():
+    import pytest
+
+    from il2als.dosing import DoseWarning, parse_regimen
+
+    with pytest.warns(DoseWarning, match="did you mean '2 MIU'"):
+        reg = parse_regimen("2 mg once")
+    assert reg.amounts_iu(1.9, 1.64e7)[0] == pytest.approx(32.8e6)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DoseWarning)
+        assert parse_regimen("122 ug once").amounts_iu(1.9, 1.64e7)[0] == pytest.approx(2.0e6, rel=1e-3)

@@ -72,3 +72,16 @@ def test_bad_population_input():
         simulate_population([load_parameters("slow")] * 2, ["mirocals"] * 3, "10 day")
     with pytest.raises(Il2alsError, match="between 0 and 1"):
         BatchOptions(rtol=2.0)
+
+
+def test_cohort_baseline_states_are_each_patients_own_baseline():
+    """The sampler's screening solve doubles as the baseline (the steady states do not depend on the reserve)."""
+    import numpy as np
+
+    from il2als.cohort import load_population_spec, sample_population
+    from il2als.population import population_baselines
+
+    c = sample_population(load_population_spec(), 40, np.random.default_rng(9))
+    Y, st = population_baselines(c.params)
+    assert np.all(st == 0)
+    assert np.allclose(c.states, Y, rtol=1e-12, atol=0)
