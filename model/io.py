@@ -39,19 +39,24 @@ def _remove_stale(parent: Path, name: str) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Write a folder atomically: ``with atomic_dir("out") as tmp: ...`` then ``tmp`` becomes ``out``."""
-    final = Path(path)
-    if final.exists() and not final.is_dir():
-        raise Il2alsError(f"output '{final}' exists and is not a folder; choose another --out")
+def _prepare(final: Path) -> tuple[Path, Path]:
+    """(parent folder, temporary path) for writing ``final``: the parent made, killed runs' leftovers removed."""
     parent = final.parent if str(final.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise Il2alsError(f"cannot create the output folder '{parent}' ({exc.strerror}); choose another --out") from None
     _remove_stale(parent, final.name)
-    tmp = parent / f".{final.name}.partial-{os.getpid()}"
+    return parent, parent / f".{final.name}.partial-{os.getpid()}"
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Write a folder atomically: ``with atomic_dir("out") as tmp: ...`` then ``tmp`` becomes ``out``."""
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise Il2alsError(f"output '{final}' exists and is not a folder; choose another --out")
+    parent, tmp = _prepare(final)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -74,13 +79,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     final = Path(path)
     if final.is_dir():
         raise Il2alsError(f"output '{final}' is a folder; give a file name, e.g. --out model.xml")
-    parent = final.parent if str(final.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Il2alsError(f"cannot create the folder '{parent}' ({exc.strerror}); choose another --out") from None
-    _remove_stale(parent, final.name)
-    tmp = parent / f".{final.name}.partial-{os.getpid()}"
+    _, tmp = _prepare(final)
     try:
         yield tmp
     except BaseException:
