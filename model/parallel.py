@@ -76,6 +76,9 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
                     out[futures[f]] = f.result()
                     if progress:
                         progress(k + 1, n)
+            except KeyboardInterrupt:
+                pool.shutdown(wait=False, cancel_futures=True)  # stop now: the pending replicates are not started
+                raise
             except BrokenProcessPool:
                 raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
                                   "--scheduler threads") from None

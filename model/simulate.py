@@ -111,7 +111,10 @@ def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, max_dose_iu: fl
     f = p[model.parameter_index("bioavailability")]
     v = p[model.parameter_index("volume")]
     s[depot] = max(s[depot], f * max_dose_iu, 1.0)
-    s[conc] = max(s[conc], f * max_dose_iu / v * 0.1, 1e-3)
+    # Plasma IL-2 matters to the Tregs on the scale of their EC50, whatever the dose: a scale growing with the
+    # dose let large doses' tails (and so the Treg expansion) drift by 2e-4 relative; capped, 2e-5 (+4% steps).
+    ec50 = p[model.parameter_index("ec50_treg")]
+    s[conc] = min(max(s[conc], f * max_dose_iu / v * 0.1, 1e-3), max(ec50, 1e-3))
     return s
 
 

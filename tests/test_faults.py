@@ -63,11 +63,13 @@ def test_a_killed_run_leaves_the_previous_output_and_no_debris(tmp_path):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["trial"]
 
 
-def test_ctrl_c_writes_nothing_and_says_so(tmp_path):
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_ctrl_c_writes_nothing_and_says_so(tmp_path, scheduler):
     out = tmp_path / "trial"
-    p = subprocess.Popen([sys.executable, "-m", "il2als", "trial", "--replicates", "200", "--n-per-arm", "10",
-                          "--no-plot", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+    p = subprocess.Popen([sys.executable, "-m", "il2als", "trial", "--replicates", "200", "--n-per-arm", "40",
+                          "--scheduler", scheduler, "--no-plot", "--out", str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
     err = ""
     while time.time() < deadline:
         line = p.stderr.readline()
