@@ -124,7 +124,8 @@ def _markowitz(pattern: np.ndarray) -> tuple[list[int], np.ndarray]:
 
 def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], printer) -> str:
     """Straight-line code for the Rosenbrock matrix ``W = c I - J`` on the Jacobian's sparsity pattern:
-    ``w_fill(t, y, p, c, a)`` writes W (and zeros at fill-in) into ``a``; ``lu_sparse(a)`` factorises it in
+    ``w_fill(t, y, p, c, a)`` writes W (and zeros at fill-in) into ``a``; ``w_freeze(a, frozen, c)`` turns
+    the rows of frozen states into ``c`` on the diagonal (their rates are held at zero, for the baseline); ``lu_sparse(a)`` factorises it in
     place without pivoting in a fill-reducing order (False on a zero pivot: the caller falls back to dense,
     pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read."""
     n = jac.shape[0]
@@ -144,6 +145,12 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
         for j in range(n):
             if lu[i, j] and not pattern[i, j]:
                 lines.append(f"    a[{i}, {j}] = 0.0")
+    lines += ["", "", "def w_freeze(a, frozen, c):"]
+    for i in range(n):
+        row = [j for j in range(n) if lu[i, j] and j != i]
+        lines.append(f"    if frozen[{i}]:")
+        lines += [f"        a[{i}, {j}] = 0.0" for j in row]
+        lines.append(f"        a[{i}, {i}] = c")
     lines += ["", "", "def lu_sparse(a):"]
     done: list[int] = []
     for k in order:

@@ -99,18 +99,16 @@ def solve(a, piv, b, dense):
 def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err):
     """One Rosenbrock step of size h from (t, y) with f0 = f(t, y); returns False if singular.
 
-    W = I/(gamma h) - J is factorised on the Jacobian's sparsity pattern without pivoting (generated code); with
-    frozen states (the baseline) or a zero pivot it falls back to dense LU with partial pivoting."""
+    W = I/(gamma h) - J is factorised on the Jacobian's sparsity pattern without pivoting (generated code; frozen
+    states, for the baseline, get identity rows); on a zero pivot it falls back to dense LU with partial pivoting."""
     n = len(y)
-    dense = False
+    c = 1.0 / (GAM * h)
+    w_fill(t, y, p, c, a)  # noqa: F821
     for i in range(n):
         if frozen[i]:
-            dense = True
+            w_freeze(a, frozen, c)  # noqa: F821
             break
-    if not dense:
-        w_fill(t, y, p, 1.0 / (GAM * h), a)  # noqa: F821
-        if not lu_sparse(a):  # noqa: F821
-            dense = True
+    dense = not lu_sparse(a)  # noqa: F821
     if dense:
         J = jac(t, y, p)  # noqa: F821
         for i in range(n):
