@@ -196,6 +196,8 @@ def compile_mechanism(mech: Mechanism) -> CompiledModel:
     src = "\n\n".join([
         "import math\nimport numpy",
         _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy"),
+        _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy").replace(
+            "def rhs(t, y, p):", "def rhs_into(t, y, p, _out):").replace(f"    _out = numpy.zeros(({n},))", "    _out[:] = 0.0"),
         _codegen("jac", [ynames, pnames], list(jac), (n, n), scalar, "numpy"),
         _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
                  n_time_vector=True),

@@ -52,7 +52,7 @@ def module_source(model: CompiledModel) -> str:
     """Text of the engine module for ``model``: generated model + kernels + compilation footer."""
     k = inspect.getsource(_kernels_src)
     footer = ["", "import numba as _nb"]
-    footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
+    footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "rhs_into", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in _kernels_src.SERIAL]
     footer += [f"{f} = _nb.njit(cache=True, parallel=True)({f})" for f in _kernels_src.PARALLEL]
     return model.source + "\n\n# ---- kernels (il2als/kernels.py) ----\n" + k + "\n".join(footer) + "\n"

@@ -83,12 +83,13 @@ def lu_solve(a, piv, b):
             s -= a[i, j] * b[j]
         b[i] = s / a[i, i]
 
-def derivs(t, y, p, frozen):
-    d = rhs(t, y, p)  # noqa: F821 (rhs and jac are the generated model, injected by the engine)
+def derivs(t, y, p, frozen, out):
+    """dy/dt into ``out`` (no allocation in the step loop), zero for frozen states."""
+    rhs_into(t, y, p, out)  # noqa: F821 (rhs_into, rhs and jac are the generated model, injected by the engine)
     for i in range(len(y)):
         if frozen[i]:
-            d[i] = 0.0
-    return d
+            out[i] = 0.0
+    return out
 
 def solve(a, piv, b, dense):
     if dense:
@@ -96,7 +97,7 @@ def solve(a, piv, b, dense):
     else:
         solve_sparse(a, b)  # noqa: F821 (generated with the model: straight-line LU on the Jacobian's pattern)
 
-def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err):
+def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs):
     """One Rosenbrock step of size h from (t, y) with f0 = f(t, y); returns False if singular.
 
     W = I/(gamma h) - J is factorised on the Jacobian's sparsity pattern without pivoting (generated code; frozen
@@ -122,13 +123,13 @@ def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err):
     solve(a, piv, g1, dense)
     for i in range(n):
         ynew[i] = y[i] + A21 * g1[i]
-    f = derivs(t + h, ynew, p, frozen)
+    f = derivs(t + h, ynew, p, frozen, fs)
     for i in range(n):
         g2[i] = f[i] + C21 * g1[i] / h
     solve(a, piv, g2, dense)
     for i in range(n):
         ynew[i] = y[i] + A31 * g1[i] + A32 * g2[i]
-    f = derivs(t + h, ynew, p, frozen)
+    f = derivs(t + h, ynew, p, frozen, fs)
     for i in range(n):
         g3[i] = f[i] + (C31 * g1[i] + C32 * g2[i]) / h
     solve(a, piv, g3, dense)
@@ -147,12 +148,13 @@ def fixed_step_solve(y0, p, t_end, n_steps):
     a = np.empty((n, n))
     piv = np.empty(n, dtype=np.int64)
     g1, g2, g3, g4, ynew, err = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    f0, fs = np.empty(n), np.empty(n)
     y = y0.copy()
     h = t_end / n_steps
     t = 0.0
     for _ in range(n_steps):
-        f0 = derivs(t, y, p, frozen)
-        step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err)
+        derivs(t, y, p, frozen, f0)
+        step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs)
         y[:] = ynew
         t += h
     return y
@@ -161,18 +163,18 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
     """Integrate y from t to t_end in place, writing outputs t < t_out[k] < t_end (Hermite).
 
     Returns (status, h_next, k_out, n_steps, t_reached)."""
-    a, piv, g1, g2, g3, g4, ynew, err, f0 = work
+    a, piv, g1, g2, g3, g4, ynew, err, f0, fs, f1 = work
     n = len(y)
     n_out = len(t_out)
     n_steps = 0
-    f0[:] = derivs(t, y, p, frozen)
+    derivs(t, y, p, frozen, f0)
     hmin = 1e-14 * max(1.0, abs(t_end))
     while t < t_end and t_end - t > 1e-13 * max(1.0, abs(t_end)):
         if n_steps >= max_steps:
             return TOO_MANY_STEPS, h, k_out, n_steps, t
         if h > t_end - t:
             h = t_end - t
-        if not step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err):
+        if not step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs):
             h *= SHRNK
             if h < hmin:
                 return STEP_TOO_SMALL, h, k_out, n_steps, t
@@ -203,7 +205,7 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
         t1 = t + h
         if abs(t_end - t1) <= 1e-13 * max(1.0, abs(t_end)):
             t1 = t_end
-        f1 = derivs(t1, ynew, p, frozen)
+        derivs(t1, ynew, p, frozen, f1)
         while k_out < n_out and t_out[k_out] < t1 and t_out[k_out] < t_end:
             if t_out[k_out] > t:
                 s = (t_out[k_out] - t) / h
@@ -226,7 +228,7 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
 
 def make_work(n):
     return (np.empty((n, n)), np.empty(n, dtype=np.int64), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
-            np.empty(n), np.empty(n), np.empty(n))
+            np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n))
 
 def baseline(y_init, p, fixed, rtol, atol):
     """Steady state of the free states with the fixed states held. Returns (status, y)."""
