@@ -68,7 +68,9 @@ def test_ctrl_c_writes_nothing_and_says_so(tmp_path, scheduler):
     out = tmp_path / "trial"
     p = subprocess.Popen([sys.executable, "-m", "il2als", "trial", "--replicates", "200", "--n-per-arm", "40",
                           "--scheduler", scheduler, "--no-plot", "--out", str(out)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         # as from a terminal: a shell's background job (e.g. a CI runner) may start us with SIGINT ignored
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     err = ""
     while time.time() < deadline:
