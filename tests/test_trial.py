@@ -144,3 +144,24 @@ def test_enrichment_restricts_baseline_pnfh(spec):
     c = sample_population(spec.enriched(0, 3700), 200, np.random.default_rng(8))
     pn = simulate_population(c.params, "placebo", "1 day", outputs=["pnfh_csf"])["pnfh_csf"][:, 0]
     assert pn.max() <= 3700 * (1 + 1e-6)
+
+
+def test_fast_kaplan_meier_and_logrank_equal_lifelines():
+    """The vectorised KM point estimate and log-rank test used per replicate agree with lifelines, ties included."""
+    import numpy as np
+    from lifelines import KaplanMeierFitter
+    from lifelines.statistics import logrank_test
+
+    from il2als.trial import _km_at, _logrank
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        n = int(rng.integers(5, 200))
+        T = np.minimum(np.round(rng.exponential(400, n), int(rng.integers(0, 2))), 640.0)  # rounding makes ties
+        E = (T < 640) & (rng.random(n) < 0.9)
+        arm = (rng.random(n) < 0.5).astype(int)
+        for day in (100.0, 640.0):
+            assert _km_at(T, E, day) == pytest.approx(float(KaplanMeierFitter().fit(T, E).predict(day)), abs=1e-12)
+        if len(np.unique(arm)) == 2 and E.sum():
+            ref = logrank_test(T[arm == 1], T[arm == 0], E[arm == 1], E[arm == 0]).p_value
+            assert _logrank(T, E, arm) == pytest.approx(ref, rel=1e-9, abs=1e-15)
