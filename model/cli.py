@@ -18,6 +18,19 @@ def _warn_one_line(message, category, filename, lineno, file=None, line=None) ->
     print(f"il2als: warning: {message}", file=sys.stderr)
 
 
+def _with_sets(params, items: list[str]):  # noqa: ANN001, ANN202
+    """``params`` with the ``--set NAME=QUANTITY`` overrides applied (unchanged when there are none)."""
+    sets = _parse_sets(items)
+    return params.updated(**sets) if sets else params
+
+
+def _scheduler(args: argparse.Namespace):  # noqa: ANN202
+    """``--scheduler``: ``auto`` is the process pool from 8 replicates, else this process."""
+    if args.scheduler != "auto":
+        return args.scheduler
+    return "processes" if args.replicates >= 8 else None
+
+
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -126,14 +139,10 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     profiles = _split(args.profile or "default")
     if len(profiles) != 1:
         raise Il2alsError(f"with --data give one --profile (the base parameters for every ID), not '{args.profile}'")
-    base = load_parameters(profiles[0])
-    sets = _parse_sets(args.set)
-    if sets:
-        base = base.updated(**sets)
+    base = _with_sets(load_parameters(profiles[0]), args.set)
     last = max([o.time for o in ds.observations] + [r.end for r in ds.regimens.values() if len(r)])
     duration = args.duration or f"{args.days if args.days is not None else max(last, 1.0)} day"
     check_grid(duration, args.step)
-    T, dt = check_grid(duration, args.step)
     print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} ...", file=sys.stderr, flush=True)
     res = simulate_population(ds.parameter_matrix(base), [ds.regimens[i] for i in ds.ids], duration, step=args.step,
                               progress=_progress("patients") if len(ds.ids) > 50 else None)
@@ -226,10 +235,7 @@ def cmd_export_sbml(args: argparse.Namespace) -> int:
 
     if not args.out.endswith((".xml", ".sbml")):
         raise Il2alsError(f"--out '{args.out}' should end in .xml or .sbml, e.g. --out model.xml")
-    params = load_parameters(args.params)
-    sets = _parse_sets(args.set)
-    if sets:
-        params = params.updated(**sets)
+    params = _with_sets(load_parameters(args.params), args.set)
     reg = as_regimen(args.regimen)
     ex = to_sbml(params, reg, dose_slots=args.dose_slots)
     if ex.errors:
@@ -462,8 +468,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
     from .trial import TRIAL_OPTIONS
 
-    sched = args.scheduler if args.scheduler != "auto" else ("processes" if args.replicates >= 8 else None)
-    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=sched,
+    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=_scheduler(args),
                     options=_replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
     summary = res.summary()
@@ -589,8 +594,8 @@ def cmd_power(args: argparse.Namespace) -> int:
             raise Il2alsError(f"--enrich '{args.enrich}' must be LOW:HIGH in pg/mL of CSF pNfH, e.g. ':3700' or '750:3700'") from None
         spec = spec.enriched(lo or 0.0, hi if hi is not None else math.inf)
     print(f"il2als: power for {ns} patients per arm, {args.replicates} virtual trials each ...", file=sys.stderr, flush=True)
-    sched = args.scheduler if args.scheduler != "auto" else ("processes" if args.replicates >= 8 else None)
-    rows = power_curve(d, reg, spec, ns, args.replicates, args.seed, progress=_progress("sizes"), scheduler=sched)
+    rows = power_curve(d, reg, spec, ns, args.replicates, args.seed, progress=_progress("sizes"),
+                       scheduler=_scheduler(args))
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         _write_rows(tmp / "power.csv", rows)

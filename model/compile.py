@@ -193,11 +193,13 @@ def compile_mechanism(mech: Mechanism) -> CompiledModel:
     scalar = PythonCodePrinter({"fully_qualified_modules": True})
     vector = NumPyPrinter({"fully_qualified_modules": True})
     n = len(ys)
+    rhs_src = _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy")
     src = "\n\n".join([
         "import math\nimport numpy",
-        _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy"),
-        _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy").replace(
-            "def rhs(t, y, p):", "def rhs_into(t, y, p, _out):").replace(f"    _out = numpy.zeros(({n},))", "    _out[:] = 0.0"),
+        rhs_src,
+        # the same code writing into a work array, for the batch engine's step loop (no allocation)
+        rhs_src.replace("def rhs(t, y, p):", "def rhs_into(t, y, p, _out):").replace(
+            f"    _out = numpy.zeros(({n},))", "    _out[:] = 0.0"),
         _codegen("jac", [ynames, pnames], list(jac), (n, n), scalar, "numpy"),
         _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
                  n_time_vector=True),

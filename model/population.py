@@ -20,7 +20,7 @@ from .dosing import Regimen, regimen as as_regimen
 from .engine import OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
-from .simulate import _scales, check_grid
+from .simulate import _scales, check_grid, suspect_states
 from .trajectory import _factor
 from .units import unit_label
 
@@ -208,7 +208,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                 msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
                        f"(regimen {regs[i].name})")
                 if options.on_failure == "fail":
-                    raise SolverError(msg + "; " + diagnose(model, Pc[j], out[j], t_out, Y0[j], t_fail[i])
+                    raise SolverError(msg + "; " + diagnose(model, Pc[j], out[j], t_out, Y0[j], atol[j] / options.atol)
                                       + "; use on_failure='skip' to report and exclude failing patients")
                 failures.append(msg)
                 for n in names:
@@ -230,22 +230,17 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
 
 
 def diagnose(model: CompiledModel, p: np.ndarray, Y: np.ndarray, t_out: np.ndarray, y_start: np.ndarray,
-             t_fail: float) -> str:
-    """Why one patient failed, from what the engine produced (cheap and bounded): the states whose values or
-    rates were non-finite or negative at the last good output (else the fastest-moving ones), and the parameters
-    in play (those outside the plausible ranges of the default set)."""
+             scale: np.ndarray) -> str:
+    """Why one patient failed, from what the engine produced (cheap and bounded): the suspect states at the last
+    good output (:func:`il2als.simulate.suspect_states`, ``scale`` the states' typical magnitudes) and the
+    parameters in play (those outside the plausible ranges of the default set)."""
     from .parameters import load_parameters
 
     good = np.nonzero(np.all(np.isfinite(Y), axis=1))[0]
-    k = good[-1] if len(good) else -1
-    y, t = (Y[k], t_out[k]) if k >= 0 else (y_start, 0.0)
-    names = model.state_names
+    y, t = (Y[good[-1]], t_out[good[-1]]) if len(good) else (y_start, 0.0)
     with np.errstate(all="ignore"):
         d = model.rhs(t, np.where(np.isfinite(y), y, 0.0), p)
-    bad = [n for n, v, r in zip(names, y, d) if not np.isfinite(v) or not np.isfinite(r) or v < -1e-9 * max(1.0, abs(r))]
-    if not bad:
-        rel = np.abs(d) / np.maximum(np.abs(y), 1e-6)
-        bad = [f"{names[i]} (fastest)" for i in np.argsort(rel)[::-1][:3]]
+    bad = suspect_states(model, y, [d], scale)
     base = load_parameters("default", model)
     odd = [f"{n} = {v:.4g} {base.get(n).unit}" for n, v in zip(model.parameter_names, p)
            if not (base.get(n).plausible[0] <= v <= base.get(n).plausible[1])]

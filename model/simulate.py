@@ -209,6 +209,20 @@ def check_grid(duration: object, step: object) -> tuple[float, float]:
     return T, dt
 
 
+def suspect_states(model: CompiledModel, y: np.ndarray, rates: list[np.ndarray], scale: np.ndarray) -> list[str]:
+    """The states to blame for a failure at state ``y``: non-finite or negative (beyond 1e-6 of their ``scale``)
+    values, or a non-finite rate in any of ``rates``; if none, the three fastest-moving relative to their scale
+    (a blow-up from finite rates)."""
+    names = model.state_names
+    bad = [n for i, (n, v, s) in enumerate(zip(names, y, scale))
+           if not np.isfinite(v) or v < -1e-6 * s or not all(np.isfinite(r[i]) for r in rates)]
+    if not bad:
+        with np.errstate(all="ignore"):
+            rel = np.abs(rates[0]) / scale
+        bad = [f"{names[i]} (fastest)" for i in np.argsort(rel)[::-1][:3]]
+    return bad
+
+
 def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.ndarray, scale: np.ndarray,
              label: str) -> SolverError:
     """A one-line error naming when the solution went wrong and which states' rates were at fault."""
@@ -226,13 +240,7 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
     probes = np.append(np.linspace(t_last, t_fail, 5)[1:], t_fail + 1e-6 * max(1.0, abs(t_fail)))
     with np.errstate(all="ignore"):
         rates = [model.rhs(tp, y_last, p) for tp in probes]
-    d = rates[0]
-    names = np.array(model.state_names)
-    bad = [n for i, (n, v, s) in enumerate(zip(names, y_last, scale))
-           if not np.isfinite(v) or v < -1e-6 * s or not all(np.isfinite(r[i]) for r in rates)]
-    if not bad:  # a blow-up from finite rates: name the fastest-moving states
-        rel = np.abs(d) / scale
-        bad = [f"{n} (fastest)" for n in names[np.argsort(rel)[::-1][:3]]]
+    bad = suspect_states(model, y_last, rates, scale)
     why = sol.message.strip() if sol.status < 0 else "non-finite values"
     return SolverError(
         f"{label}solver failed at t = {t_fail:.6g} day ({why}); states whose rates went wrong after t = {t_last:.6g} day: "

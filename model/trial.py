@@ -298,8 +298,8 @@ class TrialResult:
 
 
 def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
-                    options: BatchOptions) -> Replicate:
-    return run_replicate(design_, reg, spec, np.random.default_rng(ss), None, options)
+                    options: BatchOptions, model: CompiledModel | None) -> Replicate:
+    return run_replicate(design_, reg, spec, np.random.default_rng(ss), model, options)
 
 
 def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, replicates: int, seed: int,
@@ -316,15 +316,10 @@ def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSp
     model = model or default_model()
     t0 = time.perf_counter()
     children = np.random.SeedSequence(seed).spawn(replicates)
-    if scheduler in (None, "threads"):
-        reps = []
-        for k, ss in enumerate(children):
-            reps.append(run_replicate(design_, reg, spec, np.random.default_rng(ss), model, options))
-            if progress is not None:
-                progress(k + 1, replicates)
-    else:
-        reps = run_tasks(_replicate_task, [(design_, reg, spec, ss, options) for ss in children], scheduler=scheduler,
-                         progress=progress)
+    # the compiled model does not pickle: other processes build their own
+    local = model if scheduler in (None, "threads") else None
+    reps = run_tasks(_replicate_task, [(design_, reg, spec, ss, options, local) for ss in children],
+                     scheduler=scheduler, progress=progress)
     return TrialResult(design_, reg, seed, tuple(reps), time.perf_counter() - t0)
 
 
