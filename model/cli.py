@@ -47,7 +47,7 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .dosing import regimen as as_regimen
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .parameters import load_parameters
     from .simulate import SolverOptions, check_grid, simulate
     from .trajectory import summarise
@@ -104,7 +104,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
             fig = plot_trajectories(runs, title=f"il2als {__version__}: {reg.description or reg.summary()} — {duration}")
             save_figure(fig, tmp / "trajectory.png")
-        write_manifest(
+        finish_run(
             tmp,
             regimen={"name": reg.name, "description": reg.description, "summary": reg.summary(),
                      "doses": [[d.time, d.amount, d.unit] for d in reg.doses]},
@@ -126,7 +126,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def _simulate_dataset(args: argparse.Namespace) -> int:
     """``simulate --data``: each ID under its own doses and covariates; observed vs predicted."""
     from .data import read_dataset
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .parameters import load_parameters
     import csv
 
@@ -167,7 +167,7 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
 
             save_figure(plot_population_fit(res, ds, title=f"il2als {__version__}: {Path(args.data).name}, "
                                                              f"{len(ds.ids)} IDs, {base.name} parameters"), tmp / "data.png")
-        write_manifest(tmp, data=str(args.data), ids=ds.ids, base_parameters=base.name, duration=duration, step=args.step,
+        finish_run(tmp, data=str(args.data), ids=ds.ids, base_parameters=base.name, duration=duration, step=args.step,
                        references=base.cited(),
                        outputs=["trajectory.csv", "predictions.csv"] + ([] if args.no_plot else ["data.png"]))
     print(f"il2als: wrote {out}/trajectory.csv, predictions.csv ({len(preds)} observations){'' if args.no_plot else ', data.png'}, manifest.json")
@@ -271,7 +271,7 @@ def cmd_export_petab(args: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .parallel import describe
     from .sensitivity import DEFAULT_PARAMETERS, check_outputs, global_sensitivity, local_sensitivity
 
@@ -323,7 +323,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                 save_figure(plot_tornado(locals_, title=f"Local sensitivities at the profile values, {args.regimen}"),
                             tmp / "tornado.png")
                 files.append("tornado.png")
-        write_manifest(tmp, method=args.method, outputs=files, sensitivity_outputs=outputs, parameters=names,
+        finish_run(tmp, method=args.method, outputs=files, sensitivity_outputs=outputs, parameters=names,
                        profiles=profiles, base_samples=args.base_samples, regimen=args.regimen, days=args.days,
                        seed=args.seed, seconds=seconds,
                        failed_samples={g.profile: g.n_failed for g in globals_})
@@ -369,7 +369,7 @@ def _positive_int(value: int, flag: str) -> int:
 
 def cmd_scenario(args: argparse.Namespace) -> int:
     from .dosing import regimen as as_regimen
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .scenario import SCENARIOS
 
     if args.name not in SCENARIOS:
@@ -400,7 +400,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
             fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group\n"
                                            f"placebo (dashed) vs {reg.description or reg.summary()}")
             save_figure(fig, tmp / "scenario.png")
-        write_manifest(tmp, scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
+        finish_run(tmp, scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
                        regimen={"name": reg.name, "description": reg.description, "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        references=spec.centre.cited(),
@@ -425,7 +425,7 @@ def _flatten_summary(summary: dict) -> list[dict]:
             return "points/month"
         if key.startswith(("survival", "hr", "power")) or ".survival_end" in key or "hr" in leaf[0]:
             return "1"
-        return {"follow_up_days": "day", "seconds": "s"}.get(leaf[0], "")
+        return {"follow_up_days": "day", "alpha": "1"}.get(leaf[0], "")
 
     rows: list[dict] = []
 
@@ -449,7 +449,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     import json
 
     from .dosing import regimen as as_regimen
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .trial import design, run_trial
 
     d = design(args.design)
@@ -498,10 +498,11 @@ def cmd_trial(args: argparse.Namespace) -> int:
             save_figure(fig, tmp / "km.png")
             ax = plot_forest(summary)
             save_figure(ax, tmp / "forest.png")
-        write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "description": reg.description,
+        finish_run(tmp, design=d.__dict__, regimen={"name": reg.name, "description": reg.description,
                                                          "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        seed=args.seed, replicates=args.replicates, references=spec.centre.cited(),
+                       seconds=round(res.seconds, 2), power_test=summary["power_test"],
                        outputs=["summary.json", "summary_table.csv", "replicates.csv"] + (["dataset.csv"] if args.nonmem else [])
                        + ([] if args.no_plot else ["km.png", "forest.png"]))
     s = summary
@@ -526,7 +527,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from .dosing import regimen as as_regimen
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .scenario import compare_regimens
 
     names = [r.strip() for r in args.regimens.split(";") if r.strip()] if ";" in args.regimens else _split(args.regimens)
@@ -550,7 +551,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             fig = plot_regimen_comparison(res, title=f"il2als {__version__}: regimens vs placebo by CSF-pNfH stratum, "
                                                      f"{args.n} virtual patients, {args.days:g} days (medians)")
             save_figure(fig, tmp / "regimens.png")
-        write_manifest(tmp, regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
+        finish_run(tmp, regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
                        n=args.n, seed=args.seed, days=args.days, population={"name": spec.name},
                        references=spec.centre.cited(), outputs=["regimens.csv", "effects.csv", "regimens.png"])
     rows = {(r["group"], r["arm"]): r for r in res.rows}
@@ -568,14 +569,17 @@ def cmd_power(args: argparse.Namespace) -> int:
     import math
 
     from .dosing import regimen as as_regimen
-    from .io import atomic_dir, write_manifest
-    from .trial import design, power_curve
+    from .io import atomic_dir, finish_run
+    from .trial import POWER_TEST, design, power_curve
 
+    t0 = time.perf_counter()
     d = design(args.design)
     try:
         ns = [int(x) for x in _split(args.n_per_arm)]
     except ValueError:
         raise Il2alsError(f"--n-per-arm '{args.n_per_arm}' must be whole numbers separated by commas, e.g. 100,200,300") from None
+    if not ns:
+        raise Il2alsError(f"--n-per-arm '{args.n_per_arm}' names no size; give whole numbers, e.g. 100,200,300")
     for n in ns:
         _positive_int(n, "--n-per-arm")
     _positive_int(args.replicates, "--replicates")
@@ -603,14 +607,17 @@ def cmd_power(args: argparse.Namespace) -> int:
             from .plots import plot_power, save_figure
 
             ax = plot_power([r["n_per_arm"] for r in rows], [r["power"] for r in rows],
-                            label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}")
+                            label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}",
+                            ci=[(r["power_ci95_low"], r["power_ci95_high"]) for r in rows], alpha=d.alpha)
             ax.set_title(f"il2als {__version__}: power from {args.replicates} virtual trials per size", fontsize=10)
             save_figure(ax, tmp / "power.png")
-        write_manifest(tmp, design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
+        finish_run(tmp, design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
                        population={"name": spec.name, "pnfh_range": list(spec.pnfh_range)}, seed=args.seed,
-                       replicates=args.replicates, outputs=["power.csv", "power.png"])
+                       replicates=args.replicates, power_test=POWER_TEST, seconds=round(time.perf_counter() - t0, 2))
+    print(f"power: {POWER_TEST}, alpha {d.alpha:g}")
     for r in rows:
-        print(f"n per arm {r['n_per_arm']:>5}: power {r['power']:.2f}, median HR {r['hr_median']:.3f}")
+        print(f"n per arm {r['n_per_arm']:>5}: power {r['power']:.2f} (95% MC {r['power_ci95_low']:.2f}-"
+              f"{r['power_ci95_high']:.2f}), median HR {r['hr_median']:.3f}")
     print(f"il2als: wrote {out}/power.csv, power.png, manifest.json")
     return 0
 
@@ -620,7 +627,7 @@ def cmd_population(args: argparse.Namespace) -> int:
 
     from .cohort import DAYS_PER_MONTH, sample_population
     from .compile import default_model
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
     from .population import simulate_population
 
     _positive_int(args.n, "--n")
@@ -652,7 +659,7 @@ def cmd_population(args: argparse.Namespace) -> int:
                                   title=f"il2als {__version__}: virtual population '{spec.name}', {args.n} eligible patients "
                                         f"(screened {cohort.n_screened}), seed {args.seed}")
             save_figure(fig, tmp / "population.png")
-        write_manifest(tmp, population={"name": spec.name, "omega": spec.omega, "factor": spec.factor}, n=args.n,
+        finish_run(tmp, population={"name": spec.name, "omega": spec.omega, "factor": spec.factor}, n=args.n,
                        seed=args.seed, screened=cohort.n_screened, outputs=["cohort.csv", "population.png"])
     pn = res["pnfh_csf"][:, 0]
     print(f"{len(cohort)} eligible of {cohort.n_screened} screened; ALSFRS-R slope mean {slope.mean():.3f} points/month "
@@ -684,7 +691,7 @@ def _print_check(rows: list[dict]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
 
     ts, rows = _check_rows(args.params, args.targets, args.n_population)
     _print_check(rows)
@@ -697,7 +704,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
                 ax = plot_check(rows, title=f"il2als {__version__}: parameter set '{args.params}' vs targets '{args.targets}'")
                 save_figure(ax, tmp / "check.png")
-            write_manifest(tmp, params=args.params, targets=args.targets, passed=sum(r["pass"] for r in rows),
+            finish_run(tmp, params=args.params, targets=args.targets, passed=sum(r["pass"] for r in rows),
                            total=len(rows), outputs=["check.csv", "check.png"])
         print(f"il2als: wrote {out}/check.csv{'' if args.no_plot else ', check.png'}, manifest.json")
     return 0
@@ -720,10 +727,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house rule for bad input: one line naming the problem and the fix, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"il2als: error: {self.prog}: {message}; see '{self.prog} --help'\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
+    p = _Parser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
     p.add_argument("--version", action="version", version=f"il2als {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("simulate", help="simulate patients under a regimen; write CSV, figure and manifest")
     s.add_argument("--regimen", default="mirocals", help="name (see 'il2als regimens'), CSV event table, or sentence")
@@ -870,14 +885,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Whole-number options that must be >= 1 wherever a command has them, and the most one run may ask for.
+_COUNTS = {"n": ("--n", 1_000_000), "replicates": ("--replicates", 100_000), "n_starts": ("--n-starts", 1_000),
+           "n_population": ("--n-population", 1_000_000), "base_samples": ("--base-samples", 1_048_576),
+           "dose_slots": ("--dose-slots", 10_000)}
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    """Checks shared by every command: counts >= 1 and below their caps, seeds >= 0."""
+    for key, (flag, cap) in _COUNTS.items():
+        v = getattr(args, key, None)
+        if v is None:
+            continue
+        if v < 1:
+            raise Il2alsError(f"{flag} {v} must be a whole number >= 1")
+        if v > cap:
+            raise Il2alsError(f"{flag} {v:,} is above the cap of {cap:,} for one run; split the work into several runs")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**63:
+        raise Il2alsError(f"--seed {seed} must be a whole number >= 0, e.g. --seed 1")
+
+
+#: Commands whose ``--out`` is one file rather than a run folder.
+_FILE_OUTPUTS = {"export-sbml"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help / --version (0) or a usage error, already printed as one line
+        return int(exc.code or 0)
     warnings.showwarning = _warn_one_line
     try:
+        _check_common(args)
+        if getattr(args, "out", None) is not None:  # before any work: never compute what cannot be written
+            from .io import check_output
+
+            check_output(args.out, kind="file" if args.command in _FILE_OUTPUTS else "folder")
         return int(args.func(args) or 0)
     except Il2alsError as exc:
         print(f"il2als: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("il2als: error: out of memory; ask for fewer patients, replicates or a shorter run", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\nil2als: interrupted; no output was written", file=sys.stderr)

@@ -64,63 +64,125 @@ class PopulationSpec:
         return replace(self, pnfh_range=(float(low), float(high)), name=f"{self.name}[pNfH {low:g}-{high:g}]")
 
 
+def _num(value: object, where: str, lo: float = -math.inf, hi: float = math.inf, *, open_lo: bool = False) -> float:
+    """A number from a spec file, inside [lo, hi] (or (lo, hi]), else a one-line :class:`ParameterError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"{where} = {value!r} must be a number")
+    v = float(value)
+    if not math.isfinite(v) or v > hi or v < lo or (open_lo and v == lo):
+        bracket = "(" if open_lo else "["
+        raise ParameterError(f"{where} = {value!r} must be a finite number in {bracket}{lo:g}, {hi:g}]")
+    return v
+
+
+def _table(data: dict, key: str, where: str) -> dict:
+    v = data.get(key)
+    if not isinstance(v, dict):
+        raise ParameterError(f"{where}: [{key}] is missing or not a table; see params/population.toml for the layout")
+    return v
+
+
+def _pair(value: object, where: str, lo: float, hi: float) -> tuple[float, float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ParameterError(f"{where} = {value!r} must be [low, high]")
+    a, b = (_num(x, where, lo, hi) for x in value)
+    if a > b:
+        raise ParameterError(f"{where} = {value!r} must have low <= high")
+    return a, b
+
+
 def load_population_spec(spec: str | Path = "population", centre: ParameterSet | None = None) -> PopulationSpec:
-    """Read a population spec (TOML) by name (``population``) or path; ``centre`` defaults to ``default``."""
+    """Read a population spec (TOML) by name (``population``) or path; ``centre`` defaults to ``default``.
+
+    Every field is checked on load (numbers, shapes, ranges: omegas in [0, 3), the reserve at onset in (0, 1],
+    a male fraction in [0, 1], ...); a bad spec is a one-line :class:`ParameterError` naming the field."""
+    from .textfiles import read_text
+
     s = str(spec)
     path = Path(s) if (s.endswith(".toml") or "/" in s) else resources.files("il2als.params") / f"{s}.toml"
+    if isinstance(path, Path):
+        text = read_text(path, "population spec", "'population' or a path to a .toml file", ParameterError)
+    else:
+        if not path.is_file():
+            raise ParameterError(f"population spec '{spec}' not found; give 'population' or a path to a .toml file")
+        text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParameterError(f"population spec '{spec}' not found; give 'population' or a path to a .toml file") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"population spec '{spec}' is not valid TOML ({exc}); fix the syntax") from None
     centre = centre or load_parameters("default")
     model = default_model()
     known = set(model.parameter_names)
-    try:
-        omega = {}
-        factor = {}
-        sources = {}
-        for name, e in data["variability"].items():
-            if name not in known:
-                raise ParameterError(f"{path}: variability of unknown parameter '{name}'{did_you_mean(name, known)}")
-            w = float(e["omega"])
-            if not (0 <= w < 3):
-                raise ParameterError(f"{path}: omega of {name} = {w} must be in [0, 3)")
-            omega[name] = w
-            factor[name] = float(e.get("factor", 1.0))
-            if not factor[name] > 0:
-                raise ParameterError(f"{path}: factor of {name} = {factor[name]} must be positive")
-            sources[name] = str(e.get("source", ""))
-        names = list(omega)
-        C = np.eye(len(names))
-        for pair, r in data.get("correlations", {}).items():
-            a, b = (x.strip() for x in pair.split(","))
-            if a not in omega or b not in omega:
-                bad = a if a not in omega else b
-                raise ParameterError(f"{path}: correlation names '{bad}', which has no variability; add it to [variability]")
-            if not -1 < float(r) < 1:
-                raise ParameterError(f"{path}: correlation {pair} = {r} must lie strictly between -1 and 1")
-            i, j = names.index(a), names.index(b)
-            C[i, j] = C[j, i] = float(r)
-        if np.min(np.linalg.eigvalsh(C)) <= 0:
-            raise ParameterError(f"{path}: the correlation matrix is not positive definite; weaken the correlations")
-        st = data["disease_stage"]
-        cov = data["covariates"]
-        el = data["eligibility"]
-        return PopulationSpec(
-            name=str(data.get("meta", {}).get("name", path.stem)), centre=centre, omega=omega, factor=factor, correlation=C,
-            reserve_at_onset=(float(st["reserve_at_onset"]["median"]), float(st["reserve_at_onset"]["omega"]),
-                              float(st["reserve_at_onset"]["max"])),
-            symptom_duration_months=(float(st["symptom_duration_months"]["median"]),
-                                     float(st["symptom_duration_months"]["omega"])),
-            age=(float(cov["age"]["mean"]), float(cov["age"]["sd"])), male_fraction=float(cov["male_fraction"]["value"]),
-            eligible_age=tuple(float(x) for x in el["age"]), max_symptom_duration_months=float(el["max_symptom_duration_months"]),
-            min_alsfrs_r=float(el["min_alsfrs_r_at_screening"]), run_in_weeks=tuple(float(x) for x in el["run_in_weeks"]),
-            sources=sources,
-        )
-    except KeyError as exc:
-        raise ParameterError(f"{path}: missing field {exc}; see params/population.toml for the layout") from None
+    omega, factor, sources = {}, {}, {}
+    for name, e in _table(data, "variability", str(path)).items():
+        if name not in known:
+            raise ParameterError(f"{path}: variability of unknown parameter '{name}'{did_you_mean(name, known)}")
+        if not isinstance(e, dict) or "omega" not in e:
+            raise ParameterError(f"{path}: variability of {name} must be a table {{ omega = ..., source = ... }}")
+        extra = sorted(set(e) - {"omega", "factor", "source"})
+        if extra:
+            raise ParameterError(f"{path}: variability of {name} has unknown field '{extra[0]}' (valid: omega, factor, source)")
+        w = _num(e["omega"], f"{path}: omega of {name}", 0.0, 3.0)
+        if w >= 3:
+            raise ParameterError(f"{path}: omega of {name} = {w} must be in [0, 3)")
+        omega[name] = w
+        factor[name] = _num(e.get("factor", 1.0), f"{path}: factor of {name}", 0.0, 1e6, open_lo=True)
+        sources[name] = str(e.get("source", ""))
+    names = list(omega)
+    C = np.eye(len(names))
+    corr = data.get("correlations", {})
+    if not isinstance(corr, dict):
+        raise ParameterError(f"{path}: [correlations] must be a table of \"a,b\" = r")
+    for pair, r in corr.items():
+        parts = [x.strip() for x in str(pair).split(",")]
+        if len(parts) != 2:
+            raise ParameterError(f"{path}: correlation key '{pair}' must name two parameters, \"a,b\"")
+        a, b = parts
+        if a not in omega or b not in omega:
+            bad = a if a not in omega else b
+            raise ParameterError(f"{path}: correlation names '{bad}', which has no variability; add it to [variability]")
+        rv = _num(r, f"{path}: correlation {pair}", -1.0, 1.0)
+        if a == b or abs(rv) >= 1:
+            raise ParameterError(f"{path}: correlation {pair} = {r} must join two parameters and lie strictly between -1 and 1")
+        i, j = names.index(a), names.index(b)
+        C[i, j] = C[j, i] = rv
+    if len(names) and np.min(np.linalg.eigvalsh(C)) <= 0:
+        raise ParameterError(f"{path}: the correlation matrix is not positive definite; weaken the correlations")
+    st = _table(data, "disease_stage", str(path))
+    cov = _table(data, "covariates", str(path))
+    el = _table(data, "eligibility", str(path))
+
+    def field_(table: dict, key: str, sub: str | None, where: str, lo: float, hi: float, open_lo: bool = False) -> float:
+        t = table.get(key)
+        if sub is not None:
+            if not isinstance(t, dict) or sub not in t:
+                raise ParameterError(f"{path}: missing field {where}.{key}.{sub}; see params/population.toml for the layout")
+            t = t[sub]
+        elif t is None:
+            raise ParameterError(f"{path}: missing field {where}.{key}; see params/population.toml for the layout")
+        return _num(t, f"{path}: {where}.{key}{'.' + sub if sub else ''}", lo, hi, open_lo=open_lo)
+
+    onset_max = field_(st, "reserve_at_onset", "max", "disease_stage", 0.0, 1.0, open_lo=True)
+    onset = (field_(st, "reserve_at_onset", "median", "disease_stage", 0.0, onset_max, open_lo=True),
+             field_(st, "reserve_at_onset", "omega", "disease_stage", 0.0, 3.0), onset_max)
+    duration = (field_(st, "symptom_duration_months", "median", "disease_stage", 0.0, 600.0, open_lo=True),
+                field_(st, "symptom_duration_months", "omega", "disease_stage", 0.0, 3.0))
+    age = (field_(cov, "age", "mean", "covariates", 0.0, 120.0), field_(cov, "age", "sd", "covariates", 0.0, 60.0))
+    male = field_(cov, "male_fraction", "value", "covariates", 0.0, 1.0)
+    if "age" not in el or "run_in_weeks" not in el:
+        raise ParameterError(f"{path}: [eligibility] needs age = [low, high] and run_in_weeks = [low, high]")
+    meta = data.get("meta", {})
+    if not isinstance(meta, dict):
+        raise ParameterError(f"{path}: [meta] must be a table")
+    return PopulationSpec(
+        name=str(meta.get("name", Path(str(path)).stem)), centre=centre, omega=omega, factor=factor, correlation=C,
+        reserve_at_onset=onset, symptom_duration_months=duration, age=age, male_fraction=male,
+        eligible_age=_pair(el["age"], f"{path}: eligibility.age", 0.0, 150.0),
+        max_symptom_duration_months=field_(el, "max_symptom_duration_months", None, "eligibility", 0.0, 600.0, open_lo=True),
+        min_alsfrs_r=field_(el, "min_alsfrs_r_at_screening", None, "eligibility", 0.0, 48.0),
+        run_in_weeks=_pair(el["run_in_weeks"], f"{path}: eligibility.run_in_weeks", 0.0, 520.0),
+        sources=sources,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,6 +213,24 @@ def _alsfrs(reserve: np.ndarray, P: np.ndarray, model: CompiledModel) -> np.ndar
     return 48.0 / (1.0 + (n50 / reserve) ** h)
 
 
+#: At most this many patients in one population (the parameter matrix alone is ~440 bytes a patient).
+MAX_PATIENTS = 1_000_000
+
+
+def _vary(centre: np.ndarray, factor: np.ndarray, omega: np.ndarray, z: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Patients' values ``(m, k)`` from the centre values: log-normal, ``c * factor * exp(omega * z)``, for
+    parameters bounded only below (by 0); logit-normal on ``(0, upper)`` for parameters with a finite upper
+    bound (a fraction, a reserve), so that no patient is sampled outside the mechanism's physical bounds."""
+    out = centre * factor * np.exp(omega * z)
+    bounded = np.isfinite(upper)
+    if np.any(bounded):
+        u = upper[bounded]
+        med = np.clip(centre[:, bounded] * factor[bounded], 1e-12 * u, u * (1 - 1e-9))
+        logit = np.log(med / (u - med)) + omega[bounded] * z[:, bounded]
+        out[:, bounded] = u / (1.0 + np.exp(-logit))
+    return out
+
+
 def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, model: CompiledModel | None = None,
                       max_screened: int = 100) -> Cohort:
     """Draw ``n`` eligible patients (screening ``max_screened`` times ``n`` at most)."""
@@ -158,12 +238,16 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
 
     if not isinstance(n, (int, np.integer)) or n < 1:
         raise ParameterError(f"population size {n!r} must be a whole number >= 1")
+    if n > MAX_PATIENTS:
+        raise ParameterError(f"population size {n:,} is above the cap of {MAX_PATIENTS:,} patients for one run "
+                             "(il2als.cohort.MAX_PATIENTS); sample in several runs")
     model = model or default_model()
     centre = spec.centre.vector(model)
     idx = [model.parameter_index(k) for k in spec.varied]
     omega = np.array([spec.omega[k] for k in spec.varied])
     factor = np.array([spec.factor[k] for k in spec.varied])
     L = np.linalg.cholesky(spec.correlation)
+    upper = np.array([model.mechanism.parameter(k).upper for k in spec.varied])
     i_loss_obs = model.observable_names.index("mn_loss_rate")
     i_res = model.parameter_index("mn_reserve_start")
     i_f = model.parameter_index("bioavailability")
@@ -176,8 +260,7 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         screened += m
         z = rng.standard_normal((m, len(idx))) @ L.T
         P = np.tile(centre, (m, 1))
-        P[:, idx] *= factor * np.exp(omega * z)
-        P[:, i_f] = np.minimum(P[:, i_f], 0.95)
+        P[:, idx] = _vary(P[:, idx], factor, omega, z, upper)
         age = rng.normal(spec.age[0], spec.age[1], m)
         male = rng.random(m) < spec.male_fraction
         dur = spec.symptom_duration_months[0] * np.exp(spec.symptom_duration_months[1] * rng.standard_normal(m))

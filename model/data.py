@@ -23,18 +23,20 @@ import csv
 import io
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .compile import CompiledModel, default_model
-from .dosing import Dose, Regimen, _amount
+from .dosing import Dose, Regimen, _amount, check_dose_count
 from .errors import Il2alsError, RegimenError, did_you_mean
 from .fit import FreeParameter, FreeVector, free_parameters
-from .parameters import ParameterSet, load_parameters
+from .parameters import ParameterSet, PlausibilityWarning, load_parameters
 from .population import simulate_population
-from .units import Q_, dose_to_iu
+from .textfiles import csv_rows, read_text
+from .units import Q_, dose_to_iu, parse_unit
 
 _HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
 ERROR_MODELS = ("additive", "proportional", "lognormal")
@@ -76,9 +78,17 @@ class Dataset:
         """``(n_ids, n_parameters)`` canonical values: ``base`` with each ID's parameter columns applied."""
         model = model or default_model()
         P = np.tile(base.vector(model), (len(self.ids), 1))
+        outside: dict[str, list[str]] = {}
         for i, pid in enumerate(self.ids):
             for k, v in self.parameters.get(pid, {}).items():
                 P[i, model.parameter_index(k)] = v
+                lo, hi = base.get(k).plausible
+                if not lo <= v <= hi:
+                    outside.setdefault(k, []).append(pid)
+        for k, ids in outside.items():  # the same rule as a parameter file: physical bounds fail, plausible warns
+            warnings.warn(f"{self.source}: {k} of ID {ids[0]}{f' (and {len(ids) - 1} more)' if len(ids) > 1 else ''} is "
+                          f"outside its plausible range [{base.get(k).plausible[0]:g}, {base.get(k).plausible[1]:g}] "
+                          f"{base.get(k).unit}", PlausibilityWarning, stacklevel=2)
         return P
 
     def params_for(self, pid: str, base: ParameterSet) -> ParameterSet:
@@ -98,22 +108,24 @@ def _float(text: str, what: str, where: str) -> float:
         raise Il2alsError(f"{where}: {what} '{text}' is not a number") from None
 
 
+def _whole(text: str, what: str, where: str) -> int:
+    """A column that holds whole numbers (EVID, CMT, MDV, ADDL): '2' or '2.0', never '2.5'."""
+    v = _float(text, what, where)
+    if not math.isfinite(v) or v != int(v):
+        raise Il2alsError(f"{where}: {what} '{text}' must be a whole number")
+    return int(v)
+
+
 def read_dataset(path: str | Path) -> Dataset:
     """Read and check a NONMEM-style CSV (see the module docstring); errors name the row and the fix."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        raise Il2alsError(f"data file '{path}' not found; give a CSV with ID, TIME [unit], AMT [unit], DV [unit], observable") from None
-    except UnicodeDecodeError:
-        raise Il2alsError(f"data file '{path}' is not UTF-8 text; save it as CSV") from None
+    text = read_text(path, "data file", "a CSV with ID, TIME [unit], AMT [unit], DV [unit], observable")
     return parse_dataset(text, str(path))
 
 
 def parse_dataset(text: str, source: str = "<data>") -> Dataset:
     """:func:`read_dataset` on CSV text."""
     path = source
-    rows = list(csv.reader(ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")))
+    rows = csv_rows(text.lstrip("\ufeff"), path)
     if len(rows) < 2:
         raise Il2alsError(f"{path}: no data rows; give a header and one row per dose or observation")
     model = default_model()
@@ -126,7 +138,10 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         key = m["name"] if m["name"] in model.parameter_names else m["name"].upper()
         if key in cols:
             raise Il2alsError(f"{path}: column '{m['name']}' appears twice; keep one")
-        cols[key] = (i, m["unit"])
+        unit = m["unit"].strip() if m["unit"] else None
+        if unit is not None:
+            parse_unit(unit, f"{path}: column '{h.strip()}'")
+        cols[key] = (i, unit)
         names[key] = h.strip()
     for need in ("ID", "TIME", "DV"):
         if need not in cols:
@@ -174,17 +189,19 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             v = _float(get(k), k, where)
             unit = cols[k][1] or model.mechanism.parameter(k).unit
             v = float(Q_(v, unit).to(model.mechanism.parameter(k).unit).magnitude)
-            if not math.isfinite(v) or v < model.mechanism.parameter(k).lower:
-                raise Il2alsError(f"{where}: {k} = {get(k)} is not a physical value; fix the covariate")
+            p_k = model.mechanism.parameter(k)
+            if not math.isfinite(v) or not (p_k.lower <= v <= p_k.upper):
+                raise Il2alsError(f"{where}: {k} = {get(k)} is non-physical: it must lie in [{p_k.lower:g}, "
+                                  f"{p_k.upper:g}] {p_k.unit}; fix the covariate")
             if pars.setdefault(pid, {}).setdefault(k, v) != v:
                 raise Il2alsError(f"{where}: {k} changes within ID {pid}; time-varying covariates are not supported")
         for k in other_cols:
             covs.setdefault(pid, {}).setdefault(names[k], get(k))
         evid_text, amt = get("EVID"), get("AMT")
         if evid_text not in _MISSING:
-            if evid_text not in ("0", "1", "2", "3", "4"):
+            evid = _whole(evid_text, "EVID", where)
+            if evid not in (0, 1, 2, 3, 4):
                 raise Il2alsError(f"{where}: EVID '{evid_text}' must be 0 (observation), 1 (dose) or 2 (other)")
-            evid = int(evid_text)
         else:
             evid = 1 if amt not in _MISSING and _float(amt, "AMT", where) != 0 else 0
         if evid in (3, 4):
@@ -194,7 +211,7 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         cmt_text = get("CMT")
         cmt = None
         if cmt_text not in _MISSING:
-            cmt = int(_float(cmt_text, "CMT", where))
+            cmt = _whole(cmt_text, "CMT", where)
             if cmt not in cmts:
                 raise Il2alsError(f"{where}: CMT {cmt_text} is not a compartment; use 1 (depot) or 2-{max(cmts)} "
                                   "(see il2als.data.compartments())")
@@ -214,7 +231,8 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
                 iu = dose_to_iu(Q_(a, cols["AMT"][1]), body_surface_area=Q_(bsa, "m**2"))
             except Il2alsError as exc:
                 raise type(exc)(f"{where}: {exc}") from None
-            addl = int(_float(get("ADDL"), "ADDL", where)) if get("ADDL") not in _MISSING else 0
+            addl = _whole(get("ADDL"), "ADDL", where) if get("ADDL") not in _MISSING else 0
+            check_dose_count(len(doses[pid]) + addl + 1, f"{where}: ID {pid} with ADDL {addl}")
             ii = _float(get("II"), "II", where) * t_factor if get("II") not in _MISSING else 0.0
             if addl < 0 or (addl > 0 and not ii > 0):
                 raise RegimenError(f"{where}: ADDL {addl} needs a positive II (interval, in TIME's unit)")
@@ -224,7 +242,10 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
                     raise RegimenError(f"{where}: two doses at day {tk:g} for ID {pid} (or out of order); combine them")
                 doses[pid].append(Dose(tk, iu, "IU"))
             continue
-        if get("MDV") == "1" or get("DV") in _MISSING:
+        mdv = _whole(get("MDV"), "MDV", where) if get("MDV") not in _MISSING else 0
+        if mdv not in (0, 1):
+            raise Il2alsError(f"{where}: MDV '{get('MDV')}' must be 0 (observed) or 1 (missing)")
+        if mdv == 1 or get("DV") in _MISSING:
             continue
         name = get("OBSERVABLE") if "OBSERVABLE" in cols and get("OBSERVABLE") else cmts.get(cmt or -1, "")
         if name not in out_units:
@@ -233,6 +254,8 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         if not math.isfinite(v):
             raise Il2alsError(f"{where}: DV is not finite")
         unit = get("DVUNIT") or cols["DV"][1] or out_units[name]
+        if get("DVUNIT"):
+            parse_unit(unit, f"{where}: DVUNIT")
         try:
             v = float(Q_(v, unit).to(out_units[name]).magnitude)
         except Exception:

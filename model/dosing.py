@@ -20,11 +20,22 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RegimenError, UnitError, did_you_mean
-from .units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to_iu, quantity, to_unit
+from .textfiles import csv_rows, read_text
+from .units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to_iu, parse_unit, quantity, to_unit
 
 #: No IL-2 regimen gives more than this in one injection (high-dose IV is ~50 MIU); larger is a unit slip.
 MAX_DOSE_IU = 1e8
 LOW_DOSE_WARN_IU = 1e7  # a mass that converts to more than this is probably a unit slip (mg for MIU)
+#: At most this many dose events in one regimen (daily dosing for 27 years); more is a typing slip that would
+#: otherwise run for hours or exhaust memory. Raise it deliberately with ``il2als.dosing.MAX_DOSES = ...``.
+MAX_DOSES = 10_000
+
+
+def check_dose_count(n: int, what: str) -> None:
+    """Refuse a regimen of more than :data:`MAX_DOSES` doses (one-line :class:`RegimenError`)."""
+    if n > MAX_DOSES:
+        raise RegimenError(f"{what} would give {n:,} doses, above the cap of {MAX_DOSES:,} per regimen "
+                           "(il2als.dosing.MAX_DOSES); check the counts, or raise the cap in Python")
 
 
 class DoseWarning(UserWarning):
@@ -36,6 +47,8 @@ _KINDS = {ACTIVITY: "IU", MASS: "mg", ACTIVITY_PER_AREA: "IU/m**2", MASS_PER_ARE
 
 def _amount(value: object, what: str = "dose amount") -> tuple[float, str]:
     """(value, canonical unit) of a dose amount; rejects wrong dimensions, NaN, infinite, zero or negative."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise UnitError(f"{what} {value!r} has no unit; give an amount with its unit, e.g. '{value:g} MIU' or '{value:g} ug'")
     q = quantity(value, what) if not isinstance(value, tuple) else Q_(*value)
     unit = _KINDS.get(q.dimensionality)
     if unit is None:
@@ -50,10 +63,11 @@ def _amount(value: object, what: str = "dose amount") -> tuple[float, str]:
         raise RegimenError(f"{what} '{q:~}' must be positive; use the regimen 'none' for no dosing")
     iu = dose_to_iu(q, body_surface_area=Q_(2.0, "m**2"))
     if iu > MAX_DOSE_IU:
-        raise RegimenError(
-            f"{what} '{q:~}' is {iu / 1e6:.3g} MIU, above the {MAX_DOSE_IU / 1e6:g} MIU ceiling of any IL-2 dose; "
-            f"check the unit (did you mean '{q.magnitude:g} MIU'?)"
-        )
+        typed_miu = unit == "IU" and abs(float(q.to("MIU").magnitude) - q.magnitude) <= 1e-12 * abs(q.magnitude)
+        hint = ("check the amount (low-dose IL-2 is 1-3 MIU)" if typed_miu else
+                f"check the unit (did you mean '{q.magnitude:g} MIU'?)")
+        raise RegimenError(f"{what} '{q:~}' is {iu / 1e6:.3g} MIU, above the {MAX_DOSE_IU / 1e6:g} MIU ceiling of any "
+                           f"IL-2 dose; {hint}")
     if unit in ("mg", "mg/m**2") and iu > LOW_DOSE_WARN_IU:
         warnings.warn(f"{what} '{q:~}' of aldesleukin is {iu / 1e6:.3g} MIU, far above low-dose IL-2 "
                       f"(1-3 MIU); did you mean '{q.magnitude:g} MIU'?", DoseWarning, stacklevel=3)
@@ -102,6 +116,7 @@ class Regimen:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        check_dose_count(len(self.doses), f"regimen '{self.name}'")
         times = [d.time for d in self.doses]
         if any(b < a for a, b in zip(times, times[1:])):
             raise RegimenError(f"regimen '{self.name}': dose times are not sorted; sort them by time")
@@ -174,6 +189,7 @@ def course(amount: object, n_doses: int, every: object = "1 day", start: object 
     """``n_doses`` doses of ``amount`` every ``every`` from ``start``."""
     if not isinstance(n_doses, int) or isinstance(n_doses, bool) or n_doses < 1:
         raise RegimenError(f"number of doses {n_doses!r} must be a whole number >= 1")
+    check_dose_count(n_doses, "this course")
     v, u = _amount(amount)
     step = _days(every, "dose interval")
     if step <= 0:
@@ -187,6 +203,8 @@ def cycles(amount: object, days_on: int, period: object, n_cycles: int, start: o
     """``n_cycles`` courses of ``days_on`` doses (one every ``every``), a course starting every ``period``."""
     if not isinstance(n_cycles, int) or isinstance(n_cycles, bool) or n_cycles < 1:
         raise RegimenError(f"number of cycles {n_cycles!r} must be a whole number >= 1")
+    if isinstance(days_on, int) and not isinstance(days_on, bool):
+        check_dose_count(days_on * n_cycles, f"{n_cycles} cycles of {days_on} doses")
     one = course(amount, days_on, every, start)
     p = _days(period, "cycle period")
     if p <= one.end - one.doses[0].time:
@@ -259,14 +277,16 @@ def parse_regimen(sentence: str) -> Regimen:
             if m["n"]:
                 n = int(m["n"])
             else:
-                span = _days(m["span"], "span")
-                n = int(math.floor(span / _days(m["interval"], "interval") + 1e-9))
+                span, interval = _days(m["span"], "span"), _days(m["interval"], "dose interval")
+                if interval <= 0:
+                    raise RegimenError(f"regimen '{sentence}': the dose interval must be positive")
+                n = int(math.floor(span / interval + 1e-9))
                 if n < 1:
                     raise RegimenError(f"regimen '{sentence}': the span is shorter than one interval")
             reg = course(amount, n, m["interval"], start=start)
         else:
             reg = bolus(amount, _time(m["at"], "at") if m["at"] else "0 day")
-        return Regimen(reg.doses, "custom", s)
+        return Regimen(reg.doses, s, s)
     raise RegimenError(f"cannot read regimen '{sentence}'; write it like {SENTENCE_FORMS[0]} or a name: {', '.join(NAMED)}")
 
 
@@ -314,13 +334,8 @@ def read_regimen_csv(path: str | Path) -> Regimen:
     comments.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RegimenError(f"regimen file '{path}' not found; give an existing CSV or a regimen name") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise RegimenError(f"regimen file '{path}' is not a UTF-8 CSV text file") from None
-    rows = [r for r in csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))]
+    text = read_text(p, "regimen file", "an existing CSV or a regimen name", RegimenError)
+    rows = csv_rows(text, str(path), RegimenError)
     if not rows:
         raise RegimenError(f"regimen file '{path}' is empty; give a header 'time [h],amount [MIU]' and one row per dose")
     cols = {}
@@ -328,7 +343,12 @@ def read_regimen_csv(path: str | Path) -> Regimen:
         m = _HEADER.match(h)
         if not m:
             raise RegimenError(f"{path}: header '{h}' must be 'name [unit]', e.g. 'time [h]' or 'amount [MIU]'")
-        cols[m["name"].lower()] = (i, m["unit"].strip())
+        name = m["name"].lower()
+        if name in cols:
+            raise RegimenError(f"{path}: column '{name}' appears twice; keep one")
+        if name not in ("time", "amount"):
+            raise RegimenError(f"{path}: unknown column '{h}'; a regimen table has only 'time [unit]' and 'amount [unit]'")
+        cols[name] = (i, parse_unit(m["unit"], f"{path}: column '{h.strip()}'"))
     for need in ("time", "amount"):
         if need not in cols:
             raise RegimenError(f"{path}: no '{need} [unit]' column; the table needs 'time [h]' and 'amount [MIU]'")

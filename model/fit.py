@@ -79,6 +79,13 @@ def free_parameters(names: list[str], base: ParameterSet) -> tuple[FreeParameter
     """Free parameters on log scale, bounded by their plausible ranges in ``base``, prior sd a quarter of the
     log-range, starting at the base value."""
     model = default_model()
+    if isinstance(names, str):
+        raise ParameterError(f"free parameters must be a list of names, not the string '{names}'; e.g. [\"{names}\"]")
+    if not names:
+        raise ParameterError("no free parameters; name at least one, e.g. --free ka")
+    dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if dup is not None:
+        raise ParameterError(f"free parameter '{dup}' is named twice; name each parameter once")
     fps = []
     for name in names:
         if name not in model.parameter_names:

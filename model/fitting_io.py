@@ -6,6 +6,7 @@ parameters, the number of starts, the evaluation budget, whether to profile, and
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import tomllib
@@ -16,43 +17,76 @@ import numpy as np
 from .calibration import Evaluator, load_targets
 from .errors import ParameterError
 from .fit import FitResult, fit, make_problem, profile
-from .parameters import load_parameters
+from .parameters import _is_path, load_parameters
+
+
+_PROBLEM_KEYS = {"name": str, "targets": str, "select": list, "free": list, "n_starts": int, "max_nfev": int,
+                 "profiles": bool, "profile_points": int, "profile_nfev": int, "n_population": int, "seed": int,
+                 "prior_weight": float}
+
+
+def _problem_value(d: dict, key: str, default: object, path: object) -> object:
+    """``d[key]`` checked against :data:`_PROBLEM_KEYS` (a one-line error names the key and the fix)."""
+    if key not in d:
+        return default
+    v, want = d[key], _PROBLEM_KEYS[key]
+    ok = (isinstance(v, want) and not (want is int and isinstance(v, bool))) or (
+        want is float and isinstance(v, int) and not isinstance(v, bool))
+    if want is list:
+        ok = isinstance(v, list) and all(isinstance(x, str) and x for x in v)
+    if not ok:
+        example = {list: '["a", "b"] (a list of names)', str: '"text"', int: "a whole number", bool: "true or false",
+                   float: "a number"}[want]
+        raise ParameterError(f"problem file '{path}': {key} = {v!r} must be {example}")
+    if want is int and key != "seed" and v < 1:
+        raise ParameterError(f"problem file '{path}': {key} = {v} must be >= 1")
+    if key == "seed" and v < 0:
+        raise ParameterError(f"problem file '{path}': seed = {v} must be >= 0")
+    return v
 
 
 def read_problem(path: str | Path, params: str = "default"):
-    """(Problem, settings) from a problem TOML file."""
-    p = Path(path)
-    if not p.is_file():
-        # a shipped problem by name
-        from importlib import resources
+    """(Problem, settings) from a problem TOML file; every key is checked (see :data:`_PROBLEM_KEYS`)."""
+    from importlib import resources
 
-        cand = resources.files("il2als.params") / "problems" / f"{path}.toml"
-        if not cand.is_file():
-            raise ParameterError(f"problem file '{path}' not found; give a path or one of: pk_treg, natural_history, survival")
-        text = cand.read_text(encoding="utf-8")
+    from .textfiles import read_text
+
+    p = Path(path)
+    cand = resources.files("il2als.params") / "problems" / f"{path}.toml"
+    if not p.exists() and not _is_path(str(path)) and cand.is_file():
+        text = cand.read_text(encoding="utf-8")  # a shipped problem by name
     else:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p, "problem file", "a path or one of: pk_treg, natural_history, survival", ParameterError)
     try:
         d = tomllib.loads(text)["problem"]
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(f"problem file '{path}' is not valid TOML ({exc}); fix the line it names") from None
     except KeyError:
         raise ParameterError(f"problem file '{path}' has no [problem] table; see params/problems/ for examples") from None
-    ts = load_targets(d.get("targets", "literature"))
-    sel = d.get("select")
+    if not isinstance(d, dict):
+        raise ParameterError(f"problem file '{path}': [problem] must be a table")
+    unknown = sorted(set(d) - set(_PROBLEM_KEYS))
+    if unknown:
+        from .errors import did_you_mean
+
+        raise ParameterError(f"problem file '{path}': unknown key '{unknown[0]}'{did_you_mean(unknown[0], _PROBLEM_KEYS)}")
+    g = lambda key, default: _problem_value(d, key, default, path)  # noqa: E731
+    ts = load_targets(g("targets", "literature"))
+    sel = g("select", None)
     if sel:
         ts = tuple(t for t in ts if t.id.startswith(tuple(sel)))
     if not ts:
         raise ParameterError(f"problem file '{path}': the selection matches no target")
-    if not d.get("free"):
+    free = g("free", None)
+    if not free:
         raise ParameterError(f"problem file '{path}': give the free parameters as free = [...]")
     default = load_parameters(params)
     base = {"default": default, "slow": default.with_profile("slow"), "fast": default.with_profile("fast")}
-    ev = Evaluator(ts, n_population=int(d.get("n_population", 400)), seed=int(d.get("seed", 11)))
-    problem = make_problem(ts, list(d["free"]), base=base, evaluator=ev, prior_weight=float(d.get("prior_weight", 1.0)))
-    settings = {"name": d.get("name", Path(str(path)).stem), "n_starts": int(d.get("n_starts", 4)),
-                "max_nfev": int(d.get("max_nfev", 30)), "profiles": bool(d.get("profiles", True)),
-                "profile_points": int(d.get("profile_points", 7)), "profile_nfev": int(d.get("profile_nfev", 10))}
+    ev = Evaluator(ts, n_population=g("n_population", 400), seed=g("seed", 11))
+    problem = make_problem(ts, list(free), base=base, evaluator=ev, prior_weight=float(g("prior_weight", 1.0)))
+    settings = {"name": g("name", Path(str(path)).stem), "n_starts": g("n_starts", 4),
+                "max_nfev": g("max_nfev", 30), "profiles": g("profiles", True),
+                "profile_points": g("profile_points", 7), "profile_nfev": g("profile_nfev", 10)}
     return problem, settings
 
 
@@ -107,7 +141,7 @@ def run_problem_file(path, out: Path, params: str = "default", n_starts: int | N
 def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds: float, plot: bool = True) -> None:
     from . import __version__
     from .cli import _print_check, _write_rows
-    from .io import atomic_dir, write_manifest
+    from .io import atomic_dir, finish_run
 
     problem = res.problem
     cov = res.covariance_ci()
@@ -127,8 +161,10 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
         _write_rows(tmp / "estimates.csv", rows)
         _write_rows(tmp / "targets.csv", table)
         _write_rows(tmp / "starts.csv", [{"start": i + 1, "cost": s.cost, "converged": s.converged, "nfev": s.nfev,
-                                          "seconds": s.seconds, "message": s.message} for i, s in enumerate(res.starts)])
-        lines = ["[meta]", f'name = "{name}"', f'title = "Fitted by il2als fit ({name}), {status}"', f'base = "{params}"', "",
+                                          "message": s.message} for i, s in enumerate(res.starts)])
+        base = str(Path(params).resolve()) if _is_path(str(params)) else params  # fitted.toml lives elsewhere
+        lines = ["[meta]", f'name = "{name}"', f'title = "Fitted by il2als fit ({name}), {status}"',
+                 f'base = {json.dumps(base)}', "",
                  "[parameters]"]
         for r in rows:
             what = (f"{len(problem.data.observations)} observations in {problem.data.source}" if hasattr(problem, "data")
@@ -149,7 +185,8 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
                 save_figure(fig, tmp / "profiles.png")
             ax = plot_check(table, title=f"il2als {__version__}: fit '{name}' at the optimum")
             save_figure(ax, tmp / "targets.png")
-        write_manifest(tmp, problem=name, params=params, status=status, cost=res.cost, seconds=seconds,
+        finish_run(tmp, problem=name, params=params, status=status, cost=res.cost, seconds=seconds,
+                   start_seconds=[round(s.seconds, 2) for s in res.starts],
                        starts=len(res.starts), interrupted=res.interrupted,
                        outputs=["estimates.csv", "targets.csv", "starts.csv", "fitted.toml", "waterfall.png",
                                 "profiles.png", "targets.png"])
@@ -157,6 +194,12 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
     print(f"{'parameter':<26}{'estimate':>12}  {'unit':<18}{'profile 95% CI':>26}  identifiability")
     for r in rows:
         ci = f"[{r['profile_ci95_low']:.3g}, {r['profile_ci95_high']:.3g}]"
-        print(f"{r['parameter']:<26}{r['estimate']:>12.4g}  {r['unit']:<18}{ci:>26}  {r['identifiability']}")
+        print(f"{r['parameter']:<26}{r['estimate']:>12.4g}  {r['unit']:<18}{ci:>26}  {r['identifiability']}"
+              f"{'  AT BOUND' if r['at_bound'] else ''}")
+    for r in rows:
+        if r["at_bound"]:
+            print(f"il2als: warning: {r['parameter']} = {r['estimate']:.4g} {r['unit']} is at its bound "
+                  f"[{r['lower_bound']:.4g}, {r['upper_bound']:.4g}]; the estimate is limited by the bound, not the data "
+                  "(widen the range or fix the parameter)", file=sys.stderr)
     _print_check(table)
     print(f"il2als: wrote {out}/estimates.csv, targets.csv, starts.csv, fitted.toml, figures, manifest.json")

@@ -28,7 +28,8 @@ import pint
 
 from .compile import CompiledModel, default_model
 from .errors import ParameterError, did_you_mean
-from .units import Q_, quantity
+from .textfiles import read_text
+from .units import Q_, parse_unit, quantity
 
 SOURCE_PREFIXES = ("assumed:", "derived:", "calibrated:")
 PROFILES = ("slow", "fast")
@@ -212,19 +213,18 @@ def _parse_entries(path: str, data: dict, model: CompiledModel) -> dict[str, Par
             raise ParameterError(f"{path}: parameter {name} value {val!r} is not a number")
         if not math.isfinite(val):
             raise ParameterError(f"{path}: parameter {name} value {val} is not finite; give a finite number")
-        try:
-            u = Q_(1.0, str(unit)).units
-        except Exception:
-            raise ParameterError(f"{path}: parameter {name} unit '{unit}' is not a unit pint can read; write e.g. '1/day'") from None
+        u = parse_unit(unit, f"{path}: parameter {name} unit", ParameterError)
         p = model.mechanism.parameter(name)
         q = Q_(float(val), u)
         value = _convert(name, q, p.unit)
         rng = entry.get("range")
         if rng is None:
             raise ParameterError(f"{path}: parameter {name} has no plausible 'range = [low, high]' (in {unit}); add one")
-        if (not isinstance(rng, list) or len(rng) != 2 or not all(isinstance(x, (int, float)) for x in rng)
+        if (not isinstance(rng, list) or len(rng) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in rng)
                 or rng[0] > rng[1]):
-            raise ParameterError(f"{path}: parameter {name} range {rng!r} must be [low, high] with low <= high")
+            raise ParameterError(f"{path}: parameter {name} range {rng!r} must be [low, high], two finite numbers "
+                                 "with low <= high")
         plaus = (_convert(name, Q_(float(rng[0]), u), p.unit), _convert(name, Q_(float(rng[1]), u), p.unit))
         source = str(entry["source"]).strip()
         if not source:
@@ -245,14 +245,16 @@ def available() -> list[str]:
     return ["default"] + [n for n in names if n != "default"] + list(PROFILES)
 
 
+def _is_path(s: str) -> bool:
+    return s.endswith(".toml") or "/" in s or "\\" in s
+
+
 def _resolve(spec: str | Path) -> tuple[str, str]:
     """(label, text) of a parameter file given by name, profile name or path."""
     s = str(spec)
-    if s.endswith(".toml") or "/" in s or "\\" in s:
-        p = Path(s)
-        if not p.is_file():
-            raise ParameterError(f"parameter file '{s}' not found; give an existing file, or a name: {', '.join(available())}")
-        return s, p.read_text(encoding="utf-8", errors="strict")
+    if _is_path(s):
+        return s, read_text(s, "parameter file", f"an existing TOML file, or a name: {', '.join(available())}",
+                            ParameterError)
     d = _params_dir()
     if s == "default":
         # the default set is the calibrated one once it exists, else the hand-set one
@@ -284,6 +286,10 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
     entries = _parse_entries(label, data, model)
     base_name = meta.get("base")
     files: tuple[str, ...] = (label,)
+    if base_name is not None and (not isinstance(base_name, str) or not base_name.strip()):
+        raise ParameterError(f"{label}: [meta] base must be a parameter set name or a file path, e.g. base = \"default\"")
+    if base_name and _is_path(base_name) and not Path(base_name).is_absolute() and _is_path(label):
+        base_name = str(Path(label).parent / base_name)  # a relative base is relative to the file naming it
     if base_name:
         base = load_parameters(base_name, model, _depth + 1)
         merged = dict(base.values)

@@ -238,8 +238,9 @@ def plot_regimen_comparison(result, title: str = ""):
     return fig
 
 
-def plot_power(ns, power, target: float = 0.8, ax=None, label: str = ""):
-    """Power against patients per arm, with the target line; returns the Axes."""
+def plot_power(ns, power, target: float = 0.8, ax=None, label: str = "", ci=None, alpha: float | None = None):
+    """Power against patients per arm, with its Monte-Carlo 95% interval (``ci``: (low, high) per size) and the
+    target line; returns the Axes."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -248,12 +249,19 @@ def plot_power(ns, power, target: float = 0.8, ax=None, label: str = ""):
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
     ax.plot(ns, power, "o-", color="#d62728", label=label or None)
+    if ci is not None:
+        import numpy as np
+
+        lo, hi = np.asarray(ci, float).T
+        ax.fill_between(ns, lo, hi, color="#d62728", alpha=0.15, lw=0, label="95% Monte-Carlo interval")
     ax.axhline(target, color="grey", ls="--", lw=1)
+    ax.text(ns[0], target + 0.02, f"{target:.0%} power", fontsize=8, color="grey")
     ax.set_ylim(0, 1)
     ax.set_xlabel("patients per arm")
-    ax.set_ylabel("power (log-rank p < alpha) [1]")
+    a = f"{alpha:g}" if alpha is not None else "alpha"
+    ax.set_ylabel(f"power: log-rank p < {a} and HR < 1 [1]")
     ax.grid(alpha=0.25)
-    if label:
+    if label or ci is not None:
         ax.legend(fontsize=8)
     return ax
 

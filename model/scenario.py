@@ -9,7 +9,7 @@ band figure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,6 +77,13 @@ def run_scenario(groups: dict[str, Cohort], regimens: list[Regimen], duration_da
                  step: str = "1 day") -> ScenarioResult:
     """Simulate every patient of every group under every regimen (the first is the reference arm)."""
     model = model or default_model()
+    # rows are keyed by arm label, so two regimens with one name (two sentences, or the same file twice) get
+    # distinct labels instead of one overwriting the other
+    labels, seen = [], {}
+    for reg in regimens:
+        seen[reg.name] = seen.get(reg.name, 0) + 1
+        labels.append(reg.name if seen[reg.name] == 1 else f"{reg.name} ({seen[reg.name]})")
+    regimens = [r if r.name == lab else replace(r, name=lab) for r, lab in zip(regimens, labels)]
     rows, effects, curves = [], [], {}
     units = {}
     t = None

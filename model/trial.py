@@ -232,6 +232,32 @@ def run_replicate(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, rng:
                      visit_days, visits, params, res.failures)
 
 
+#: How power is counted, said on every output that reports it.
+POWER_TEST = ("two-sided log-rank p < alpha with the Cox hazard ratio below 1 (benefit of IL-2); "
+              "95% Monte-Carlo interval: Wilson score over replicates")
+
+
+def power_share(p_values, hazard_ratios, alpha: float) -> tuple[float, list[float]]:
+    """Share of replicates significant in the direction of benefit, and its 95% Wilson interval.
+
+    A replicate counts when its log-rank p is below ``alpha`` *and* its hazard ratio (IL-2 vs placebo) is
+    below 1: a significant harm is not a success. Replicates whose p or HR is not estimable count as failures.
+    """
+    p = np.asarray(p_values, float)
+    hr = np.asarray(hazard_ratios, float)
+    hits = np.isfinite(p) & np.isfinite(hr) & (p < alpha) & (hr < 1.0)
+    n = len(p)
+    if n == 0:
+        return math.nan, [math.nan, math.nan]
+    k = float(hits.sum())
+    z = 1.959963984540054
+    phat = k / n
+    den = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / den
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / den
+    return phat, [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 def _pct(x, q):
     x = np.asarray([v for v in x if np.isfinite(v)])
     return [float(np.percentile(x, q[0])), float(np.percentile(x, q[1]))] if len(x) else [math.nan, math.nan]
@@ -286,14 +312,19 @@ class TrialResult:
             "hr_overall_adjusted": hr_block([x["hr_adjusted"] for x in A], None),
             "hr_by_stratum": by,
             "alsfrs_slope": {k: _median([x["alsfrs_slope"][k] for x in A]) for k in ("il2", "placebo")},
-            "power_overall": float(np.mean([x["logrank_p"] < a for x in A])),
+            "power_overall": power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)[0],
+            "power_overall_ci95": power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)[1],
+            "power_test": POWER_TEST,
+            "alpha": a,
             "excluded_patients": {"total": sum(len(r.excluded) for r in self.replicates),
                                   "first": [f"replicate {k}: {m}" for k, r in enumerate(self.replicates)
                                             for m in r.excluded][:10]},
-            "power_by_stratum": {s: float(np.mean([x["by_stratum"][s]["logrank_p"] < a for x in A])) for s in STRATA},
+            "power_by_stratum": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
+                                                [x["by_stratum"][s]["hr"][0] for x in A], a)[0] for s in STRATA},
+            "power_by_stratum_ci95": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
+                                                     [x["by_stratum"][s]["hr"][0] for x in A], a)[1] for s in STRATA},
             "units": {"survival": "1 (Kaplan-Meier)", "hr": "1 (IL-2 vs placebo, Cox)", "alsfrs_slope": "points/month",
-                      "follow_up_days": "day"},
-            "seconds": self.seconds,
+                      "follow_up_days": "day", "power": "1 (share of replicates)"},
         }
 
 
@@ -326,16 +357,18 @@ def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSp
 def power_curve(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, n_per_arm: list[int],
                 replicates: int, seed: int, *, progress: Callable[[int, int], None] | None = None,
                 **kw) -> list[dict]:
-    """Power (log-rank, overall) and the median hazard ratio for each number of patients per arm."""
+    """Power (:data:`POWER_TEST`, overall) with its Monte-Carlo interval and the median hazard ratio for each
+    number of patients per arm."""
     from dataclasses import replace
 
     rows = []
     for k, n in enumerate(n_per_arm):
         res = run_trial(replace(design_, n_per_arm=int(n)), regimen, spec, replicates, seed + k, **kw)
         s = res.summary()
-        rows.append({"n_per_arm": int(n), "power": s["power_overall"], "hr_median": s["hr_overall"]["median"],
+        rows.append({"n_per_arm": int(n), "power": s["power_overall"], "power_ci95_low": s["power_overall_ci95"][0],
+                     "power_ci95_high": s["power_overall_ci95"][1], "hr_median": s["hr_overall"]["median"],
                      "hr_p2.5": s["hr_overall"]["ci95"][0], "hr_p97.5": s["hr_overall"]["ci95"][1],
-                     "replicates": replicates, "seconds": res.seconds})
+                     "replicates": replicates, "alpha": design_.alpha})
         if progress is not None:
             progress(k + 1, len(n_per_arm))
     return rows

@@ -13,6 +13,7 @@ everything that enters or leaves the package is a pint Quantity or a string pint
 from __future__ import annotations
 
 import math
+import re
 
 import pint
 
@@ -24,6 +25,7 @@ ureg.define("cell = [cell] = cells")
 ureg.define("alsfrs_point = [] = points")  # one point of the ALSFRS-R scale (0-48), dimensionless
 ureg.formatter.default_format = "~"
 Q_ = ureg.Quantity
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 #: Proleukin label: 18 MIU per 1.1 mg after reconstitution.
 ALDESLEUKIN_SPECIFIC_ACTIVITY = Q_(16.4, "MIU/mg")
@@ -40,6 +42,57 @@ MASS_PER_AREA = (ureg.gram / ureg.meter**2).dimensionality
 TIME = ureg.day.dimensionality
 
 
+#: The units il2als reads: every unit in a quantity or a column header must be one of these, with a decimal SI
+#: prefix or none. Anything else is refused rather than read as something unintended (pint reads 'Miu' as
+#: mebi-atomic-mass-units, 'kat' as an enzyme activity).
+VOCABULARY = frozenset({"international_unit", "gram", "liter", "meter", "second", "minute", "hour", "day", "week",
+                        "month", "year", "cell", "alsfrs_point", "percent", "dimensionless"})
+_DECIMAL_PREFIXES = frozenset({"", "pico", "nano", "micro", "milli", "centi", "deci", "kilo", "mega", "giga", "femto"})
+#: Spellings offered as corrections (case-insensitive) when a unit is refused.
+SPELLINGS = ("IU", "kIU", "MIU", "MIU/m**2", "IU/m**2", "ug", "mg", "mg/m**2", "ug/m**2", "g", "kg", "m**2", "h",
+             "hour", "min", "s", "day", "week", "month", "year", "mL", "L", "uL", "pg/mL", "ng/mL", "IU/mL",
+             "cells/uL", "percent", "points", "points/month", "1/day", "1/year")
+
+
+def _suggest(token: str) -> str:
+    import difflib
+
+    low = {s.lower(): s for s in SPELLINGS}
+    t = token.strip().lower().replace("m2", "m**2").replace("^2", "**2")
+    if t in low:
+        return f"; did you mean '{low[t]}'?"
+    close = difflib.get_close_matches(t, list(low), n=1, cutoff=0.6)
+    return f"; did you mean '{low[close[0]]}'?" if close else "; write e.g. 'MIU', 'ug', 'MIU/m**2', 'h' or 'day'"
+
+
+def _check_vocabulary(units: pint.Unit, text: str, what: str, error: type[Exception] = UnitError) -> None:
+    for name in units._units:
+        parsed = ureg.parse_unit_name(name)
+        prefix, base = (parsed[0][0], parsed[0][1]) if parsed else ("", name)
+        if base not in VOCABULARY or prefix not in _DECIMAL_PREFIXES:
+            raise error(f"{what}: unit '{text}' reads as '{name}', which is not a unit il2als works in"
+                            f"{_suggest(text)}")
+
+
+def parse_unit(text: object, what: str = "unit", error: type[Exception] = UnitError) -> pint.Unit:
+    """Parse a unit string (a column header's unit, a parameter file's ``unit``) strictly.
+
+    Raises
+    ------
+    UnitError
+        When the string is not a unit, or uses a unit outside :data:`VOCABULARY` (with a suggested spelling).
+    """
+    s = str(text).strip()
+    if s in ("", "1", "dimensionless"):
+        return ureg.dimensionless
+    try:
+        u = ureg.Unit(s)
+    except Exception:  # pint raises several types (UndefinedUnitError, DefinitionSyntaxError, ValueError ...)
+        raise error(f"{what}: '{s}' is not a unit{_suggest(s)}") from None
+    _check_vocabulary(u, s, what, error)
+    return u
+
+
 def quantity(value: object, what: str = "value") -> pint.Quantity:
     """Parse ``value`` (a Quantity, or a string such as ``"2 MIU"``) into a Quantity of this registry."""
     if isinstance(value, pint.Quantity):
@@ -53,9 +106,11 @@ def quantity(value: object, what: str = "value") -> pint.Quantity:
         try:
             q = ureg.Quantity(text)
         except Exception as exc:  # pint raises several types (UndefinedUnitError, DefinitionSyntaxError, ...)
-            raise UnitError(f"{what}: cannot read '{value}' as a quantity ({exc}); write e.g. '2 MIU' or '1 hour'") from None
+            unit = re.sub(rf"^\s*(?:{_NUMBER})\s*", "", text)
+            raise UnitError(f"{what}: cannot read '{value}' as a quantity ({exc}){_suggest(unit)}") from None
         if not isinstance(q, pint.Quantity):
             q = Q_(q, "")
+        _check_vocabulary(q.units, re.sub(rf"^\s*(?:{_NUMBER})\s*", "", text) or text, what)
         return q
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise UnitError(f"{what}: {value!r} has no unit; give a quantity with a unit, e.g. '{value} day'")
