@@ -64,7 +64,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         duration = args.duration or "640 day"
     check_grid(duration, args.step)
     reg = as_regimen(args.regimen)
-    profiles = _split(args.profile or "slow,fast")
+    profiles = _split(args.profile if args.profile is not None else "slow,fast")
     if not profiles:
         raise Il2alsError("--profile is empty; give slow, fast, default or a parameter file")
     sets = _parse_sets(args.set)
@@ -136,7 +136,7 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     from .simulate import check_grid
 
     ds = read_dataset(args.data)
-    profiles = _split(args.profile or "default")
+    profiles = _split(args.profile if args.profile is not None else "default")
     if len(profiles) != 1:
         raise Il2alsError(f"with --data give one --profile (the base parameters for every ID), not '{args.profile}'")
     base = _with_sets(load_parameters(profiles[0]), args.set)
@@ -531,6 +531,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .scenario import compare_regimens
 
     names = [r.strip() for r in args.regimens.split(";") if r.strip()] if ";" in args.regimens else _split(args.regimens)
+    if not names:
+        raise Il2alsError("--regimens is empty; give names, CSV paths or sentences, e.g. --regimens mirocals,imodals-1miu")
     regs = [as_regimen(r) for r in names]
     _positive_int(args.n, "--n")
     if not (args.days > 0):
@@ -906,11 +908,52 @@ def _check_common(args: argparse.Namespace) -> None:
         raise Il2alsError(f"--seed {seed} must be a whole number >= 0, e.g. --seed 1")
 
 
+def _advice(message: str, args: argparse.Namespace) -> str:
+    """A library message with its advice in this command's terms: flags it has, nothing it lacks."""
+    from .population import SKIP_ADVICE
+
+    if SKIP_ADVICE in message:
+        message = message.replace(SKIP_ADVICE, "; or exclude failing patients with --on-failure skip"
+                                  if hasattr(args, "on_failure") else "")
+    if "method Radau" in message and hasattr(args, "method"):
+        message = message.replace("method Radau", "--method Radau")
+    return " ".join(message.split())
+
+
 #: Commands whose ``--out`` is one file rather than a run folder.
 _FILE_OUTPUTS = {"export-sbml"}
 
 
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so that partial output and worker processes are cleaned up."""
+
+
+def _on_sigterm(signum, frame) -> None:  # noqa: ANN001
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    on_main = threading.current_thread() is threading.main_thread()
+    old_int = signal.getsignal(signal.SIGINT)
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+    rc = None
+    try:
+        rc = _main(argv)
+        return rc
+    finally:
+        # after an interrupt, Ctrl-C stays ignored: the process is ending, and a second one during the
+        # interpreter's exit would otherwise kill it with a traceback
+        if old_term is not None and rc not in (130, 143):
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
+
+
+def _main(argv: list[str] | None) -> int:
+    import signal
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -925,14 +968,18 @@ def main(argv: list[str] | None = None) -> int:
             check_output(args.out, kind="file" if args.command in _FILE_OUTPUTS else "folder")
         return int(args.func(args) or 0)
     except Il2alsError as exc:
-        print(f"il2als: error: {exc}", file=sys.stderr)
+        print(f"il2als: error: {_advice(str(exc), args)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MemoryError:
         print("il2als: error: out of memory; ask for fewer patients, replicates or a shorter run", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we report must not print a traceback
         print("\nil2als: interrupted; no output was written", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("il2als: terminated; no output was written", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,8 @@ from .units import Q_, dose_to_iu, parse_unit
 
 _HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
 ERROR_MODELS = ("additive", "proportional", "lognormal")
+#: An observation is fitted when its residual is within this many error-model standard deviations.
+PASS_LIMIT = 2.0
 CMT_DEPOT = 1
 _RESERVED = {"ID", "TIME", "AMT", "EVID", "CMT", "DV", "MDV", "OBSERVABLE", "DVUNIT", "ADDL", "II", "RATE", "SS"}
 _MISSING = ("", ".", "NA", "nan", "NaN")
@@ -379,7 +381,8 @@ class DataProblem(FreeVector):
         units = {o.name: (o.output_unit or o.unit) for o in default_model().observables}
         return [{"id": f"ID {o.id} day {o.time:g} {o.observable}", "subject": o.id, "statistic": "observation",
                  "output": o.observable, "model": float(p), "target": f"{o.value:.4g}", "unit": units[o.observable],
-                 "residual": float(ri), "pass": bool(abs(ri) <= 2.0), "source": self.data.source, "quality": ""}
+                 "residual": float(ri), "pass": bool(abs(ri) <= PASS_LIMIT), "pass_limit": PASS_LIMIT,
+                 "residual_unit": "error sd", "source": self.data.source, "quality": ""}
                 for o, p, ri in zip(self.data.observations, pred, r)]
 
 
@@ -390,5 +393,11 @@ def make_data_problem(data: Dataset, free: list[str], *, params: str = "default"
         raise Il2alsError(f"error model '{error_model}' must be one of {', '.join(ERROR_MODELS)}")
     if not (sd > 0 and math.isfinite(sd)):
         raise Il2alsError(f"error sd {sd} must be positive")
+    if error_model in ("lognormal", "proportional"):
+        bad = next((o for o in data.observations if not o.value > 0), None)
+        if bad is not None:
+            raise Il2alsError(f"{data.source}: ID {bad.id} at day {bad.time:g} has {bad.observable} = {bad.value:g}; the "
+                              f"{error_model} error model needs positive observations: use --error additive:SD, or "
+                              "drop the row (MDV 1)")
     base = load_parameters(params)
     return DataProblem(data, free_parameters(free, base), base, error_model, sd, prior_weight)

@@ -9,13 +9,16 @@ temporary one is used (no cache across processes).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -33,19 +36,41 @@ STATUS_TEXT = {
     NOT_FINITE: "non-finite values",
     NO_STEADY_STATE: "no steady state found for the baseline",
 }
+#: Status of a patient whose states went below zero beyond the negative-state policy (set after the kernel).
+NEGATIVE_STATE = 5
+STATUS_TEXT[NEGATIVE_STATE] = "negative state beyond the round-off policy"
 
 
-def cache_dir() -> Path:
-    """Where compiled engines are kept: ``$IL2ALS_CACHE_DIR`` or ``~/.cache/il2als`` (a temp folder if unwritable)."""
-    d = Path(os.environ.get("IL2ALS_CACHE_DIR") or Path.home() / ".cache" / "il2als")
+def _writable(d: Path) -> bool:
     try:
         d.mkdir(parents=True, exist_ok=True)
         probe = d / f".probe-{os.getpid()}"
         probe.write_text("")
         probe.unlink()
-        return d
+        return True
     except OSError:
-        return Path(tempfile.mkdtemp(prefix="il2als-"))
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _scratch_dir() -> Path:
+    """A private temporary cache for this process, removed when it exits."""
+    d = Path(tempfile.mkdtemp(prefix="il2als-engine-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
+def cache_dir() -> Path:
+    """Where compiled engines are kept: ``$IL2ALS_CACHE_DIR`` or ``~/.cache/il2als``.
+
+    When that folder cannot be written, a temporary folder removed at exit is used instead, with a warning
+    (every process then compiles afresh)."""
+    d = Path(os.environ.get("IL2ALS_CACHE_DIR") or Path.home() / ".cache" / "il2als")
+    if _writable(d):
+        return d
+    warnings.warn(f"the engine cache '{d}' cannot be written; compiling in a temporary folder for this run "
+                  "(set IL2ALS_CACHE_DIR to a writable folder to keep the compiled engine)", RuntimeWarning, stacklevel=2)
+    return _scratch_dir()
 
 
 def module_source(model: CompiledModel) -> str:
@@ -58,9 +83,52 @@ def module_source(model: CompiledModel) -> str:
     return model.source + "\n\n# ---- kernels (il2als/kernels.py) ----\n" + k + "\n".join(footer) + "\n"
 
 
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return mod
+
+
+def _unreadable(files: list[Path]) -> Path | None:
+    """The first of numba's cache files (``.nbi`` index, ``.nbc`` code) that cannot be unpickled as numba reads
+    them, or None. numba would otherwise fail on the first call with an unpickling error, in every process."""
+    import io
+    import pickle
+    import pickletools
+
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                if f.suffix == ".nbi":
+                    pickle.load(fh)  # the numba version (a string), then the pickled index
+                    pickle.loads(fh.read())  # stamps and file names: plain data
+                elif f.suffix == ".nbc":
+                    data = fh.read()  # code: checked opcode by opcode, not executed (it imports the engine)
+                    for _ in pickletools.genops(io.BytesIO(data)):
+                        pass
+        except Exception:  # truncated, garbage or unreadable: pickle raises many types
+            return f
+    return None
+
+
+def _write_source(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 @functools.lru_cache(maxsize=4)
 def engine(model: CompiledModel) -> ModuleType:
-    """The compiled engine module for ``model`` (functions ``population``, ``baselines``, ``patient``, ...)."""
+    """The compiled engine module for ``model`` (functions ``population``, ``baselines``, ``patient``, ...).
+
+    The generated source and numba's compiled code are cached on disk, keyed by the source's hash. A cache
+    that cannot be read back (a corrupt or truncated file) is removed and rebuilt, with a warning."""
     try:
         import numba  # noqa: F401
     except ImportError:  # pragma: no cover
@@ -68,13 +136,37 @@ def engine(model: CompiledModel) -> ModuleType:
     text = module_source(model)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     name = f"il2als_engine_{digest}"
-    path = cache_dir() / f"{name}.py"
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    folder = cache_dir()
+    path = folder / f"{name}.py"
+    try:
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != text:
+        _write_source(path, text)
+    cached = sorted((folder / "__pycache__").glob(f"{name}*")) if (folder / "__pycache__").is_dir() else []
+    broken = _unreadable(cached)
+    if broken is not None:
+        warnings.warn(f"the engine cache in '{folder}' is corrupt ('{broken.name}' cannot be read); removing this "
+                      "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
+        for f in cached:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        cached = []
+    if not any(f.suffix == ".nbi" for f in cached):
+        print(f"il2als: compiling the batch engine (first run with this model; about 20-40 s, then cached in {folder})",
+              file=sys.stderr, flush=True)
+    try:
+        return _load(name, path)
+    except Exception as exc:  # numba raises many types for an unreadable cache (EOFError, pickle errors ...)
+        warnings.warn(f"the engine cache in '{folder}' could not be loaded ({type(exc).__name__}); removing this "
+                      "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
+        for f in [path, *(folder / "__pycache__").glob(f"{name}*")]:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+        _write_source(path, text)
+        return _load(name, path)

@@ -93,7 +93,7 @@ def check_output(path: str | Path | None, *, kind: str = "folder", flag: str = "
             if entries:
                 owned = _owned_entries(final)
                 if owned is None:
-                    raise OutputError(f"{flag} '{path}' is a folder il2als did not write ({len(entries)} entries, no il2als "
+                    raise OutputError(f"{flag} '{path}' is a folder il2als did not write ({len(entries)} {'entry' if len(entries) == 1 else 'entries'}, no il2als "
                                       f"manifest.json); il2als replaces only its own run folders: give a new {flag}")
                 foreign = [e for e in entries if e not in owned and not e.startswith(".")]
                 if foreign:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -44,14 +47,45 @@ def _client(scheduler: object):
     raise Il2alsError(f"scheduler '{scheduler}' is not known; use threads, processes or a tcp://host:port address")
 
 
-def _one_thread_per_worker() -> None:
-    """Process-pool initialiser: each worker runs one numba thread (the pool already fills the cores)."""
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:  # the parent is gone (killed, even with SIGKILL): so is this worker
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def _worker_init(parent: int) -> None:
+    """Process-pool initialiser: each worker runs one numba thread (the pool already fills the cores), ignores
+    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="il2als-parent-watch").start()
     try:
         import numba
 
         numba.set_num_threads(1)
     except Exception:  # pragma: no cover - numba missing or already initialised differently
         pass
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel what has not started, kill the workers, reap them (Ctrl-C held off meanwhile,
+    so a second Ctrl-C cannot leave workers behind or print a traceback)."""
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            try:
+                proc.kill()
+            except Exception:  # already gone
+                pass
+        for proc in procs:
+            proc.join(timeout=10)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,
@@ -68,20 +102,22 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
     if scheduler == "processes":
         # spawn, not fork: numba's thread pool in this process does not survive a fork
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx,
-                                 initializer=_one_thread_per_worker) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx,
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+        try:
             futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
-            try:
-                for k, f in enumerate(as_completed(futures)):
-                    out[futures[f]] = f.result()
-                    if progress:
-                        progress(k + 1, n)
-            except KeyboardInterrupt:
-                pool.shutdown(wait=False, cancel_futures=True)  # stop now: the pending replicates are not started
-                raise
-            except BrokenProcessPool:
-                raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
-                                  "--scheduler threads") from None
+            for k, f in enumerate(as_completed(futures)):
+                out[futures[f]] = f.result()
+                if progress:
+                    progress(k + 1, n)
+        except BrokenProcessPool:
+            _end_pool(pool)
+            raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
+                              "--scheduler threads") from None
+        except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
+            _end_pool(pool)
+            raise
+        pool.shutdown(wait=True)
         return out
     client, own = _client(scheduler)
     try:

@@ -319,12 +319,18 @@ def plot_check(rows: list[dict], title: str = "", ax=None):
     y = np.arange(len(rows))[::-1]
     r = np.array([x["residual"] for x in rows], float)
     colours = ["#2ca02c" if x["pass"] else "#d62728" for x in rows]
-    ax.axvspan(-1, 1, color="#2ca02c", alpha=0.1)
+    # the rows say their own pass rule (targets: |r| <= 1 tolerance; data: |r| <= 2 error sd): one band, one rule
+    limits = {float(x.get("pass_limit", 1.0)) for x in rows}
+    if len(limits) != 1:
+        raise ValueError("rows mix pass rules; plot them separately")
+    lim = limits.pop()
+    ax.axvspan(-lim, lim, color="#2ca02c", alpha=0.1)
     ax.barh(y, np.clip(np.nan_to_num(r, nan=0.0), -5, 5), color=colours)
     ax.set_yticks(y, [x["id"] for x in rows], fontsize=8)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlim(-5, 5)
-    ax.set_xlabel("residual (model - target) / tolerance  (|r| <= 1 passes; clipped at 5)")
+    ax.set_xlabel(f"residual (model - target) / {rows[0].get('residual_unit', 'tolerance') if rows else 'tolerance'}"
+                  f"  (|r| <= {lim:g} passes; clipped at 5)")
     n = sum(x["pass"] for x in rows)
     ax.set_title((title + "\n" if title else "") + f"{n} of {len(rows)} targets within tolerance", fontsize=10)
     ax.grid(alpha=0.25, axis="x")

@@ -17,10 +17,10 @@ import numpy as np
 
 from .compile import CompiledModel, default_model
 from .dosing import Regimen, regimen as as_regimen
-from .engine import OK, STATUS_TEXT, engine
+from .engine import NEGATIVE_STATE, OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
-from .simulate import _scales, check_grid, suspect_states
+from .simulate import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, suspect_states
 from .trajectory import _factor
 from .units import unit_label
 
@@ -209,12 +209,23 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                        f"(regimen {regs[i].name})")
                 if options.on_failure == "fail":
                     raise SolverError(msg + "; " + diagnose(model, Pc[j], out[j], t_out, Y0[j], atol[j] / options.atol)
-                                      + "; use on_failure='skip' to report and exclude failing patients")
+                                      + SKIP_ADVICE)
                 failures.append(msg)
                 for n in names:
                     values[n][i] = np.nan
                 continue
             Y = out[j]
+            neg, k = clip_negative(Y, atol[j])
+            if neg:
+                msg = (f"patient {i}: negative state(s) {', '.join(state_names[q] for q in neg)} at t = {t_out[k]:.6g} day "
+                       f"(beyond {NEGATIVE_TOLERANCE:g} x the absolute tolerance; regimen {regs[i].name})")
+                if options.on_failure == "fail":
+                    raise SolverError(msg + "; tighten rtol/atol of the batch options" + SKIP_ADVICE)
+                status[i] = NEGATIVE_STATE
+                failures.append(msg)
+                for n in names:
+                    values[n][i] = np.nan
+                continue
             obs = None
             for n in names:
                 if n in obs_names:
@@ -227,6 +238,10 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         if progress is not None:
             progress(c1, N)
     return PopulationResult(t_out, values, {n: units_all[n][1] for n in names}, status, tuple(failures), steps)
+
+
+#: The end of a batch failure message; the command line names its own flag instead, or drops it.
+SKIP_ADVICE = "; or report and exclude failing patients with on_failure='skip'"
 
 
 def diagnose(model: CompiledModel, p: np.ndarray, Y: np.ndarray, t_out: np.ndarray, y_start: np.ndarray,

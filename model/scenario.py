@@ -133,9 +133,10 @@ def by_stratum(regimen: "Regimen | str | list", spec: PopulationSpec, n: int, se
                duration_days: float = 640.0, cutoffs: tuple[float, float] = (750.0, 3700.0), **kw) -> ScenarioResult:
     """The trial population split by baseline CSF-pNfH stratum, placebo vs ``regimen`` (or several regimens)."""
     regs = [as_regimen(r) for r in (regimen if isinstance(regimen, (list, tuple)) else [regimen])]
-    regs = [r for r in regs if len(r)]
-    if not regs:
-        raise Il2alsError("the scenario compares regimens with placebo; give a regimen with doses")
+    empty = next((r for r in regs if not len(r)), None)
+    if empty is not None:
+        raise Il2alsError(f"regimen '{empty.name}' has no doses; placebo is always the reference arm, so drop it "
+                          "and give regimens with doses")
     cohort = sample_population(spec, n, np.random.default_rng(seed))
     base = simulate_population(cohort.params, none(), "1 day", step="1 day", outputs=["pnfh_csf"])
     s = stratum_of(base["pnfh_csf"][:, 0], cutoffs)

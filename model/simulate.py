@@ -173,7 +173,7 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, t_events: np.
             continue
         sol = solve_ivp(f, (a, b), y, method=options.method, jac=j, t_eval=t_out[idx] if len(idx) else None,
                         rtol=options.rtol, atol=atol, max_step=options.max_step)
-        if sol.status < 0 or not np.all(np.isfinite(sol.y)):
+        if sol.status < 0 or not np.all(np.isfinite(np.asarray(sol.y, dtype=float))):
             raise _failure(model, p, sol, a, y, scale, label)
         if len(idx):
             out[idx] = sol.y.T
@@ -184,16 +184,32 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, t_events: np.
             sol_b = solve_ivp(f, (a, b), y, method=options.method, jac=j, t_eval=[b], rtol=options.rtol, atol=atol,
                               max_step=options.max_step)
             y = sol_b.y[:, -1]
-    # Round-off may leave states a hair below zero; anything more is a solver fault.
-    neg = out < 0
-    if np.any(neg):
-        worst = np.min(out / scale, axis=0)
-        bad = [n for n, w in zip(model.state_names, worst) if w < -1e-6]
-        if bad:
-            i = int(np.argmin(np.min(out / scale, axis=1)))
-            raise SolverError(f"{label}negative state(s) {', '.join(bad)} at t = {t_out[i]:.6g} day; tighten --rtol or use --method Radau")
-        out[neg] = 0.0
+    bad, i = clip_negative(out, atol)
+    if bad:
+        raise SolverError(f"{label}negative state(s) {', '.join(model.state_names[k] for k in bad)} at "
+                          f"t = {t_out[i]:.6g} day; tighten the tolerance (rtol) or use method Radau")
     return out
+
+
+#: A state may dip below zero by up to this many times its absolute tolerance (the solver's error control
+#: allows errors of that order) and is then set to 0; a deeper dip is a solver fault. One policy for the
+#: single-patient path and the batch engine (each with its own tolerances).
+NEGATIVE_TOLERANCE = 1e3
+
+
+def clip_negative(out: np.ndarray, atol: np.ndarray) -> tuple[list[int], int]:
+    """Apply the negative-state policy in place to ``out`` ``(n_times, n_states)`` with the states' absolute
+    tolerances ``atol`` ``(n_states,)``: set negatives within ``NEGATIVE_TOLERANCE * atol`` to 0; return (indices
+    of states that went deeper, the time index of the worst), ``([], -1)`` when none did."""
+    neg = out < 0
+    if not np.any(neg):
+        return [], -1
+    rel = out / np.expand_dims(atol, -2)
+    worst = rel.min(axis=-2)
+    bad = sorted({int(k) for k in np.nonzero(worst < -NEGATIVE_TOLERANCE)[-1]})
+    i = int(np.unravel_index(np.argmin(rel), rel.shape)[-2]) if bad else -1
+    out[neg & (rel >= -NEGATIVE_TOLERANCE)] = 0.0
+    return bad, i
 
 
 def check_grid(duration: object, step: object) -> tuple[float, float]:
@@ -227,13 +243,15 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
              label: str) -> SolverError:
     """A one-line error naming when the solution went wrong and which states' rates were at fault."""
     t_last, y_last = a, y_start
-    if sol.y.size:
-        good = np.all(np.isfinite(sol.y), axis=0)
+    # scipy returns plain lists when a solve fails before the first requested output time
+    Y, T = np.asarray(sol.y, dtype=float), np.asarray(sol.t, dtype=float)
+    if Y.ndim == 2 and Y.size and len(T):
+        good = np.all(np.isfinite(Y), axis=0)
         bad_at = np.nonzero(~good)[0]
-        first_bad = int(bad_at[0]) if len(bad_at) else sol.y.shape[1]
+        first_bad = int(bad_at[0]) if len(bad_at) else Y.shape[1]
         if first_bad > 0:
-            t_last, y_last = sol.t[first_bad - 1], sol.y[:, first_bad - 1]
-        t_fail = sol.t[first_bad] if first_bad < len(sol.t) else sol.t[-1]
+            t_last, y_last = T[first_bad - 1], Y[:, first_bad - 1]
+        t_fail = T[first_bad] if first_bad < len(T) else T[-1]
     else:
         t_fail = a
     # probe the rates from the last good state at times up to just past the failure
@@ -244,7 +262,7 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
     why = sol.message.strip() if sol.status < 0 else "non-finite values"
     return SolverError(
         f"{label}solver failed at t = {t_fail:.6g} day ({why}); states whose rates went wrong after t = {t_last:.6g} day: "
-        f"{', '.join(bad) or 'none found (step size collapsed)'}; try --method Radau or check the parameters"
+        f"{', '.join(bad) or 'none found (step size collapsed)'}; try method Radau (tighter rtol) or check the parameters"
     )
 
 

@@ -82,8 +82,20 @@ class Trajectory:
         return Q_(self[name], self.unit(name))
 
     def at(self, name: str, day: float) -> float:
-        """Value of ``name`` (output unit) at the output time nearest ``day``."""
-        return float(self[name][int(np.argmin(np.abs(self.time - day)))])
+        """Value of ``name`` (output unit) at the output time nearest ``day`` [day].
+
+        Raises
+        ------
+        Il2alsError
+            When ``day`` lies outside the simulated time range (by more than half an output step): a value
+            there was not computed, so none is returned.
+        """
+        t = self.time
+        half = 0.5 * float(np.min(np.diff(t))) if len(t) > 1 else 0.0
+        if not np.isfinite(day) or day < t[0] - half - 1e-9 or day > t[-1] + half + 1e-9:
+            raise Il2alsError(f"day {day:g} is outside the simulated time range [{t[0]:g}, {t[-1]:g}] day; "
+                              "simulate for longer")
+        return float(self[name][int(np.argmin(np.abs(t - day)))])
 
     def header(self, name: str) -> str:
         return f"{name} [{unit_label(self.unit(name))}]"

@@ -62,7 +62,8 @@ def _suggest(token: str) -> str:
     if t in low:
         return f"; did you mean '{low[t]}'?"
     close = difflib.get_close_matches(t, list(low), n=1, cutoff=0.6)
-    return f"; did you mean '{low[close[0]]}'?" if close else "; write e.g. 'MIU', 'ug', 'MIU/m**2', 'h' or 'day'"
+    return (f"; did you mean '{low[close[0]]}'?" if close else
+            "; write a number and a unit il2als knows, e.g. '2 MIU', '122 ug', '0.3 MIU/m**2', '6 h' or '18 month'")
 
 
 def _check_vocabulary(units: pint.Unit, text: str, what: str, error: type[Exception] = UnitError) -> None:

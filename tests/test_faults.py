@@ -82,3 +82,104 @@ def test_ctrl_c_writes_nothing_and_says_so(tmp_path, scheduler):
     err += p.communicate(timeout=60)[1]
     assert p.returncode == 130 and "interrupted; no output was written" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                kids += [int(x) for x in fh.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_pool_trial(out):
+    """A process-pool trial long enough to be interrupted; returns (process, worker pids) once workers run."""
+    p = subprocess.Popen([sys.executable, "-m", "il2als", "trial", "--replicates", "400", "--n-per-arm", "60",
+                          "--scheduler", "processes", "--no-plot", "--out", str(out)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        line = p.stderr.readline()
+        if "replicates:" in line:
+            break
+    workers = _children(p.pid)
+    assert workers, "the pool should have started worker processes"
+    return p, workers
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_no_worker_outlives_its_parent_and_nothing_is_written(tmp_path, how):
+    out = tmp_path / "trial"
+    p, workers = _start_pool_trial(out)
+    t0 = time.time()
+    p.send_signal(getattr(signal, how))
+    err = p.communicate(timeout=60)[1]
+    parent_seconds = time.time() - t0
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not [w for w in workers if _alive(w)], f"workers alive 10 s after the parent got {how}"
+    if how == "SIGTERM":
+        assert p.returncode == 143 and "terminated; no output was written" in err and "Traceback" not in err
+    if how == "SIGINT":
+        assert p.returncode == 130 and "interrupted; no output was written" in err and "Traceback" not in err
+        assert parent_seconds < 20, f"Ctrl-C took {parent_seconds:.0f} s to return"
+    if how != "SIGKILL":
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_second_ctrl_c_gives_no_traceback(tmp_path):
+    p, workers = _start_pool_trial(tmp_path / "trial")
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    if p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130 and "Traceback" not in err
+    time.sleep(2)
+    assert not [w for w in workers if _alive(w)]
+
+
+def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
+    import shutil
+
+    from il2als.engine import cache_dir
+
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir(), cache, ignore=shutil.ignore_patterns(".probe-*", "*.tmp-*"))
+    cached = sorted((cache / "__pycache__").glob("il2als_engine_*"))
+    assert cached, "the session's engine should be cached"
+    for f in cached[:6]:
+        f.write_bytes(b"\x80\x04garbage")
+    env = {**os.environ, "IL2ALS_CACHE_DIR": str(cache)}
+    cmd = [sys.executable, "-m", "il2als", "population", "--n", "20", "--no-plot", "--out", str(tmp_path / "pop")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "is corrupt" in r.stderr and "compiling it again" in r.stderr
+    r2 = subprocess.run(cmd, capture_output=True, text=True, env=env)  # and the rebuilt cache now loads quietly
+    assert r2.returncode == 0 and "corrupt" not in r2.stderr and "compiling" not in r2.stderr
+
+
+def test_unwritable_engine_cache_falls_back_to_a_temporary_folder_and_leaves_none(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "IL2ALS_CACHE_DIR": str(blocker / "cache"), "TMPDIR": str(tmp)}
+    r = subprocess.run([sys.executable, "-c", "from il2als.engine import cache_dir; print(cache_dir())"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "cannot be written" in r.stderr
+    assert r.stdout.strip().startswith(str(tmp))
+    assert list(tmp.iterdir()) == [], "the temporary engine folder must be removed at exit"

@@ -61,18 +61,29 @@ def test_same_inputs_give_identical_results(params):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=patients(), reg=regimens)
 def test_il2_mass_balance_absorbed_plus_depot_equals_bioavailable_dose(params, reg):
-    """Absorbed (integral of ka * depot) + still in the depot = F x the doses given so far: nothing is created."""
+    """The depot against its closed form (superposition of F * dose * exp(-ka (t - t_dose - lag))), so the amount
+    absorbed, F x doses given - depot, is exact: never negative, never decreasing, never above what was given.
+
+    Tolerance, derived: the solver keeps each step's local error below rtol * |depot| + atol (rtol 1e-7, atol
+    1e-9 x the depot scale, the largest dose); over the <= ~10^4 steps of 110 days the global error of this
+    linear, stable state stays below 1e-4 of the largest dose."""
     tr = simulate(params, reg, "110 day", step="5 minute")
     ka, f = params.value("ka"), params.value("bioavailability")
-    depot = tr["il2_depot"]
-    absorbed = np.concatenate([[0.0], np.cumsum(0.5 * (depot[1:] + depot[:-1]) * np.diff(tr.time))]) * ka
     lag = params.value("absorption_lag")
-    given_ = np.array([f * sum(d.amount for d in reg.doses if d.time + lag <= t + 1e-9) for t in tr.time])
-    total = max(f * sum(d.amount for d in reg.doses), 1.0)
-    # trapezoid error at the dose jumps: well under 2% of the dose with a 5-minute grid
-    assert np.all(absorbed + depot <= given_ + 0.02 * total)
-    assert np.all(absorbed + depot >= given_ - 0.02 * total)
-    assert np.all(depot <= given_ + 1e-9 * total)
+    t = tr.time
+    depot = tr["il2_depot"]
+    exact = np.zeros_like(t)
+    given_ = np.zeros_like(t)
+    for d in reg.doses:
+        on = t >= d.time + lag - 1e-12
+        exact[on] += f * d.amount * np.exp(-ka * (t[on] - d.time - lag))
+        given_[on] += f * d.amount
+    tol = 1e-4 * max([f * d.amount for d in reg.doses], default=1.0)
+    assert np.max(np.abs(depot - exact), initial=0.0) <= tol
+    absorbed = given_ - depot
+    assert np.all(absorbed >= -tol) and np.all(depot <= given_ + tol)
+    between = np.diff(given_) == 0  # no dose enters between these two output times
+    assert np.all(np.diff(absorbed)[between] >= -tol)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
