@@ -187,7 +187,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    check_output(final)  # the folder may have changed while we computed
+    try:
+        check_output(final)  # the folder may have changed while we computed
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = parent / f".{final.name}.old-{os.getpid()}"
     if final.exists():
         os.replace(final, old)
@@ -211,7 +215,11 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    check_output(final, kind="file")
+    try:
+        check_output(final, kind="file")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, final)
 
 

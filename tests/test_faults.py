@@ -50,7 +50,7 @@ def test_a_killed_run_leaves_the_previous_output_and_no_debris(tmp_path):
     cmd = [sys.executable, "-m", "il2als", "trial", "--replicates", "1", "--n-per-arm", "10", "--no-plot", "--out", str(out)]
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     before = (out / "summary.json").read_text()
-    p = subprocess.Popen(cmd[:4] + ["200"] + cmd[5:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd[:4] + ["60"] + cmd[5:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".trial.partial-*")):
         time.sleep(0.05)
