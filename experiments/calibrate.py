@@ -1,9 +1,10 @@
 """Calibration study: fit the default parameters to the literature targets, in two stages, and write
 ``params/calibrated.toml`` (a set based on the hand-set default) with a report.
 
-Stage 1 fits pharmacokinetics and the Treg response (params/problems/pk_treg.toml); stage 2 biomarkers, motor-unit
-loss and ALSFRS-R (natural_history.toml); stage 3 the death hazard to the survival of the virtual population on
-placebo (survival.toml). The stages fit disjoint parameters and run in sequence, each from the previous one's fit. Trial treatment outcomes
+Stage 1 fits pharmacokinetics and the Treg response, counts and suppressive function (params/problems/pk_treg.toml);
+stage 2 biomarkers, motor-unit loss and ALSFRS-R from onset to entry (natural_history.toml); stage 3 the Treg ->
+microglia coupling to IMODALS's CCL2 fall and stable NfL (treatment_response.toml); stage 4 the death hazard to the
+survival of the virtual population on placebo (survival.toml). The stages fit disjoint parameters and run in sequence, each from the previous one's fit. Trial treatment outcomes
 are never targets.
 
     python -m il2als.experiments.calibrate --out runs/calibration [--write-params params/calibrated.toml]
@@ -23,6 +24,8 @@ from il2als.fitting_io import run_problem_file
 
 #: the calibration always starts from the hand-set values (never from a previous calibration)
 BASE = "handset"
+#: the stages, in order; each fits its own parameters from the previous stage's result
+STAGES = ("pk_treg", "natural_history", "treatment_response", "survival")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     fits = {}
     start = BASE
-    for stage in ("pk_treg", "natural_history", "survival"):
+    for stage in STAGES:
         # each stage starts from the previous stage's fit: the stages fit disjoint parameters, but the later
         # targets (population survival) depend on the earlier parameters (ALSFRS-R map, eligibility)
         fits[stage] = run_problem_file(stage, out / stage, params=start, n_starts=a.n_starts)

@@ -30,7 +30,7 @@ from .population import BatchOptions, simulate_population
 from .units import Q_
 
 SUBJECTS = ("default", "slow", "fast", "population")
-STATISTICS = ("tmax", "half_life", "max", "cmax_ratio", "peak_fold", "fold_at", "mean_fold", "baseline",
+STATISTICS = ("tmax", "half_life", "max", "cmax_ratio", "peak_fold", "fold_at", "mean_fold", "excess_ratio", "baseline",
               "baseline_ratio", "relative_deficit", "fall_after_change", "slope", "m50_d50_lead", "parameter_median",
               "population_slope_mean", "population_share", "population_survival", "median_survival_by_slope_quartile")
 _FIELDS = {"id", "statistic", "output", "output2", "subject", "subject2", "regimen", "duration", "step", "value", "sd",
@@ -200,10 +200,16 @@ class Evaluator:
         if mod:
             from .population import population_baselines
 
+            from .simulate import _fixed_mask
+
             initial, _ = population_baselines(P, self.model)
             P = P.copy()
             for name, factor in mod.items():
                 P[:, self.model.parameter_index(name)] *= float(factor)
+            # the free states start from the unmodified steady state (a change at t = 0), but held states whose
+            # start is a parameter (the reserve: mn_reserve_start) take the modified value
+            fixed = _fixed_mask(self.model)
+            initial[:, fixed] = population_baselines(P, self.model)[0][:, fixed]
         return simulate_population(P, reg, t0.duration, step=t0.step, outputs=outputs, model=self.model,
                                    options=self.options, initial=initial), P
 
@@ -268,6 +274,12 @@ class Evaluator:
         if st == "fold_at":
             i = int(np.argmin(np.abs(time - t.args["day"])))
             return v[:, i] / v[:, 0]
+        if st == "excess_ratio":
+            # the rise above baseline at day_a over the rise at day_b: the shape of a cumulative response
+            ia = int(np.argmin(np.abs(time - t.args["day_a"])))
+            ib = int(np.argmin(np.abs(time - t.args["day_b"])))
+            with np.errstate(all="ignore"):
+                return (v[:, ia] - v[:, 0]) / (v[:, ib] - v[:, 0])
         if st == "mean_fold":
             a, b = t.args["window"]
             w = (time >= a) & (time <= b)

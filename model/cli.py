@@ -671,6 +671,48 @@ def cmd_population(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_biology(args: argparse.Namespace) -> int:
+    from .biology import expected_hazard_ratio, stratum_biology
+    from .dosing import regimen as as_regimen
+    from .io import atomic_dir, finish_run
+    from .parameters import load_parameters
+
+    reg = as_regimen(args.regimen)
+    if len(reg) == 0:
+        raise Il2alsError("--regimen has no doses; the expected effect compares a regimen with placebo")
+    spec = _spec(args.population)
+    if args.params is not None:
+        spec = spec.centred_on(_with_sets(load_parameters(args.params), args.set))
+    elif args.set:
+        spec = spec.centred_on(_with_sets(spec.centre, args.set))
+    t0 = time.perf_counter()
+    print(f"il2als: stratum biology of {args.n} virtual patients ({spec.centre.name}) and the paired expected effect "
+          f"of {reg.name} ...", file=sys.stderr, flush=True)
+    bio = stratum_biology(spec, args.n, args.seed)
+    eff = expected_hazard_ratio(reg, spec, args.n, args.seed)
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        _write_rows(tmp / "biology.csv", bio.rows())
+        _write_rows(tmp / "expected_effect.csv", eff.rows())
+        if not args.no_plot:
+            from .plots import plot_stratum_biology, save_figure
+
+            save_figure(plot_stratum_biology(bio, eff, title=f"il2als {__version__}: biology by CSF-pNfH stratum, "
+                                                              f"parameters '{spec.centre.name}'"), tmp / "biology.png")
+        finish_run(tmp, parameters=spec.centre.name, population=spec.name, regimen=reg.name, n=args.n, seed=args.seed,
+                   references=spec.centre.cited(), seconds=round(time.perf_counter() - t0, 2))
+    print(f"{'stratum':<10}{'n':>6}{'loss [%/month]':>16}{'microglial':>12}{'refractory':>12}{'reachable':>11}"
+          f"{'Treg fn':>9}{'ceiling':>9}{'expected HR':>13}")
+    for s in bio.strata:
+        v = bio.values[s]
+        print(f"{s:<10}{v['n']:>6}{v['loss_rate']:>16.3g}{v['microglial_share']:>12.3f}{v['refractory_share']:>12.3f}"
+              f"{v['reachable_share']:>11.3f}{v['treg_function']:>9.3f}{v['treg_function_ceiling']:>9.3f}{eff.hr[s]:>13.3f}")
+    print(f"overall expected HR {eff.hr['overall']:.3f} ({eff.n} patients in each arm, common random numbers); shares are of "
+          "the loss rate [1], medians")
+    print(f"il2als: wrote {out}/biology.csv, expected_effect.csv{'' if args.no_plot else ', biology.png'}, manifest.json")
+    return 0
+
+
 def _check_rows(params_name: str, targets_name: str, n_population: int):
     from .calibration import Evaluator, check_table, configuration, load_targets
     from .parameters import load_parameters
@@ -870,7 +912,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--method", default="sobol", choices=["sobol", "morris", "none"], help="global method (none: local only)")
     se.add_argument("--profile", default="slow,fast", help="profiles to analyse, comma-separated")
     se.add_argument("--parameters", default=None, help="parameters to vary over their plausible ranges (default: the "
-                                                     "IL-2/Treg/inflammation axis, 10 parameters)")
+                                                     "IL-2/Treg/inflammation axis, 12 parameters)")
     se.add_argument("--base-samples", type=int, default=1024, help="Sobol: power of 2 (2^12 = 4096 for the full "
                                                                   "analysis); Morris: trajectories")
     se.add_argument("--regimen", default="mirocals")
@@ -881,6 +923,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--out", required=True)
     se.add_argument("--no-plot", action="store_true")
     se.set_defaults(func=cmd_sensitivity)
+
+    bi = sub.add_parser("biology", help="biology by CSF-pNfH stratum (loss shares, IL-2-reachable share, Treg function) "
+                                        "and the paired expected hazard ratio of a regimen")
+    bi.add_argument("--regimen", default="mirocals")
+    bi.add_argument("--params", default=None, help="parameter set at the population's centre (default: the population's)")
+    bi.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY", help="override a parameter")
+    bi.add_argument("--n", type=int, default=3000, help="virtual patients (each simulated in both arms)")
+    bi.add_argument("--seed", type=int, default=1)
+    bi.add_argument("--population", default=None)
+    bi.add_argument("--out", required=True)
+    bi.add_argument("--no-plot", action="store_true")
+    bi.set_defaults(func=cmd_biology)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")
     e.set_defaults(func=cmd_equations)

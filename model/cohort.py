@@ -291,7 +291,8 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
 
 def describe_cohort(cohort: Cohort, model: CompiledModel | None = None, months: float = 12.0) -> dict[str, float]:
     """Natural-history summary of a cohort on placebo: ALSFRS-R slope over ``months`` (mean, shares of slow
-    < 0.5 and fast > 1 point/month), baseline CSF-pNfH strata shares (< 750, 750-3700, > 3700 pg/mL)."""
+    < 0.5 and fast > 1 point/month), baseline CSF-pNfH strata shares (< 750, 750-3700, > 3700 pg/mL), and the
+    correlation of log CSF pNfH with the log rate of ALSFRS-R decline."""
     from .population import simulate_population
 
     days = months * DAYS_PER_MONTH
@@ -310,4 +311,12 @@ def describe_cohort(cohort: Cohort, model: CompiledModel | None = None, months: 
         "pnfh_median": float(np.median(pn)),
         "nfl_serum_median": float(np.median(r["nfl_serum"][:, 0])),
         "alsfrs_r_median": float(np.median(a[:, 0])),
+        "corr_log_pnfh_log_progression": _log_corr(pn, -slope),
+        "sd_log_progression": float(np.std(np.log(-slope[slope < 0]))) if np.sum(slope < 0) > 2 else math.nan,
     }
+
+
+def _log_corr(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation of log x with log y over the patients where both are positive (NaN if < 3)."""
+    ok = (x > 0) & (y > 0)
+    return float(np.corrcoef(np.log(x[ok]), np.log(y[ok]))[0, 1]) if ok.sum() >= 3 else math.nan

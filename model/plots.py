@@ -481,3 +481,52 @@ def plot_tornado(results, top: int = 12, title: str = ""):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_stratum_biology(biology, effect=None, title: str = ""):
+    """Per CSF-pNfH stratum: how the motor-neuron loss splits (Treg-suppressible microglial, Treg-refractory,
+    cell-autonomous) and the share IL-2 could reach; with ``effect`` (an ExpectedEffect), the paired expected
+    hazard ratio. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    strata = list(biology.strata)
+    labels = {"very_low": "< 750", "low": "750-3700", "high": "> 3700"}
+    v = biology.values
+    ncol = 2 if effect is not None else 1
+    fig, axes = plt.subplots(1, ncol, figsize=(5.2 * ncol, 4.2), constrained_layout=True, squeeze=False)
+    ax = axes[0, 0]
+    x = np.arange(len(strata))
+    bottom = np.zeros(len(strata))
+    for key, lab, col in (("microglial_share", "microglial (Treg-suppressible)", "#1f77b4"),
+                          ("refractory_share", "Treg-refractory inflammatory", "#ff7f0e"),
+                          ("autonomous_share", "cell-autonomous", "#7f7f7f")):
+        h = np.array([v[s][key] for s in strata])
+        ax.bar(x, h, bottom=bottom, color=col, label=lab, width=0.6)
+        bottom += h
+    reach = np.array([v[s]["reachable_share"] for s in strata])
+    ax.plot(x, reach, "kD", label="reachable by IL-2 (function at ceiling)")
+    ax.set_xticks(x, [f"{labels[s]} pg/mL\n(n={v[s]['n']}, loss {v[s]['loss_rate']:.1f} %/month)" for s in strata],
+                  fontsize=8)
+    ax.set_xlabel("baseline CSF pNfH stratum")
+    ax.set_ylabel("share of the motor-neuron loss rate [1] (medians)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="upper right")
+    if effect is not None:
+        ax2 = axes[0, 1]
+        groups = ["overall", *strata]
+        hr = [effect.hr[g] for g in groups]
+        ax2.barh(np.arange(len(groups))[::-1], hr, color="#2ca02c", height=0.5)
+        ax2.axvline(1.0, color="k", lw=0.8)
+        ax2.set_yticks(np.arange(len(groups))[::-1], ["overall"] + [f"{labels[s]} pg/mL" for s in strata], fontsize=8)
+        for i, h in zip(np.arange(len(groups))[::-1], hr):
+            if np.isfinite(h):
+                ax2.text(h, i, f" {h:.2f}", va="center", fontsize=8)
+        ax2.set_xlim(0, 1.2)
+        ax2.set_xlabel("expected hazard ratio, IL-2 vs placebo [1] (paired arms)")
+        ax2.set_title(f"{effect.regimen}, {effect.n} patients per arm, {effect.follow_up_days:g} days", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

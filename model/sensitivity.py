@@ -37,8 +37,9 @@ OUTPUTS = {
     "survival_gain": ("percentage_point", "survival at the end, IL-2 minus placebo"),
     "slope_gain": ("points/month", "ALSFRS-R slope, IL-2 minus placebo"),
 }
-DEFAULT_PARAMETERS = ("ka", "il2_uptake_per_treg", "ec50_treg", "k_desensitisation", "treg_max_proliferation",
-                      "treg_capacity", "treg_suppression_max", "treg_suppression_half", "effector_gain", "k_inflammatory")
+DEFAULT_PARAMETERS = ("ka", "ec50_treg", "k_desensitisation", "treg_max_proliferation", "treg_capacity",
+                      "treg_suppression_gain", "treg_function_ceiling", "k_treg_function_gain", "k_treg_function_loss",
+                      "k_refractory", "effector_gain", "k_inflammatory")
 _NEEDS_PLACEBO = {"survival_gain", "slope_gain"}
 
 

@@ -227,7 +227,9 @@ def run_replicate(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, rng:
     slope, visit_days, visits = alsfrs_slopes(alsfrs, res.time, T, design_, rng)
     pnfh = pnfh_all[:, 0]
     stratum = stratum_of(pnfh, design_.pnfh_cutoffs)
-    cov = {"age": cohort.covariates["age"][ok], "alsfrs_r0": alsfrs[:, 0], "log_pnfh": np.log(pnfh)}
+    # adjusted for what drives death in the simulation (ALSFRS-R at entry, via the reserve; CSF pNfH, via the loss
+    # rate); age is sampled for eligibility but has no effect on the simulated hazard, so it is not adjusted for
+    cov = {"alsfrs_r0": alsfrs[:, 0], "log_pnfh": np.log(pnfh)}
     return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_),
                      visit_days, visits, params, res.failures)
 

@@ -1,0 +1,89 @@
+"""Mechanism v2 (issue #12): Treg function as a state with a ceiling, unsaturated suppression, a Treg-refractory
+drive; the paired expected hazard ratio and the per-stratum biology built on them."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from il2als.biology import expected_hazard_ratio, stratum_biology
+from il2als.cohort import load_population_spec
+from il2als.parameters import load_parameters
+from il2als.simulate import baseline_state, simulate
+from il2als.compile import default_model
+
+FARIDAR = "1 MIU daily for 5 days every 30 days, 4 cycles"
+
+
+def test_treg_function_rises_course_after_course_holds_between_and_fades_below_its_ceiling():
+    ps = load_parameters("default")
+    tr = simulate(ps, FARIDAR, "170 day")
+    f = tr["treg_suppressive_function"]
+    f0, ceiling = ps.value("treg_function"), ps.value("treg_function_ceiling")
+    assert f[0] == pytest.approx(f0, rel=1e-9)
+    rise = lambda day: tr.at("treg_suppressive_function", day) - f0  # noqa: E731
+    assert rise(98) > rise(68) > rise(38) > rise(8) > 0  # cumulative over the four courses
+    assert rise(60) > 0.5 * rise(38)  # held between courses while the counts fall back
+    assert rise(168) < rise(98)  # fades after the last course
+    assert np.all(f <= ceiling + 1e-12) and np.all(f >= f0 - 1e-12)
+    placebo = simulate(ps, "placebo", "170 day")["treg_suppressive_function"]
+    assert np.allclose(placebo, f0, rtol=1e-9)
+
+
+def test_suppression_is_proportional_to_functional_tregs_not_saturated():
+    m = default_model()
+    ps = load_parameters("default")
+    p1 = ps.vector(m)
+    p2 = p1.copy()
+    p2[m.parameter_index("treg_function")] *= 2  # twice the function per Treg, same count
+    sup = []
+    for p in (p1, p2):
+        y = baseline_state(p, m)
+        names = list(m.expression_names) if hasattr(m, "expression_names") else None
+        tf = p[m.parameter_index("treg_suppression_gain")] * y[m.state_index("treg_suppressive_function")] \
+            * y[m.state_index("treg")] / p[m.parameter_index("treg_reference")]
+        sup.append(tf)
+        assert names is None or "treg_suppression" in names
+    assert sup[1] == pytest.approx(2 * sup[0], rel=1e-9)
+
+
+def test_il2_cannot_touch_loss_that_is_not_microglial():
+    ps = load_parameters("fast").updated(k_inflammatory="0 1/day")
+    a = simulate(ps, "placebo", "200 day")["mn_loss_rate"]
+    b = simulate(ps, "mirocals", "200 day")["mn_loss_rate"]
+    assert np.allclose(a, b, rtol=1e-9, atol=0)  # cell-autonomous + Treg-refractory only: IL-2 changes nothing
+
+
+def test_paired_expected_hr_is_exactly_one_when_il2_has_no_path_to_the_loss():
+    spec = load_population_spec()
+    centre = spec.centre.updated(k_inflammatory="0 1/day")
+    e = expected_hazard_ratio("mirocals", spec.centred_on(centre), 200, 3)
+    assert e.hr["overall"] == pytest.approx(1.0, abs=1e-6)  # same deaths in both arms: common random numbers
+    assert e.deaths["overall"]["placebo"] == e.deaths["overall"]["il2"] > 0
+    assert e.loss_slowing["overall"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_paired_expected_hr_shows_a_benefit_when_tregs_act_strongly():
+    spec = load_population_spec()
+    strong = spec.centre.updated(treg_suppression_gain="6")
+    e = expected_hazard_ratio("mirocals", spec.centred_on(strong), 300, 3)
+    assert e.hr["overall"] < 0.97 and e.loss_slowing["overall"] > 0
+    assert e.alsfrs_slope["overall"]["il2"] > e.alsfrs_slope["overall"]["placebo"]
+
+
+def test_stratum_biology_shares_add_up_and_pnfh_orders_the_loss_rate():
+    b = stratum_biology(load_population_spec(), 600, 2)
+    vals = b.values
+    for s in b.strata:
+        v = vals[s]
+        if v["n"] == 0:
+            continue
+        total = v["microglial_share"] + v["refractory_share"] + v["autonomous_share"]
+        assert total == pytest.approx(1.0, abs=0.05)  # medians of shares that add to 1 per patient
+        assert 0 <= v["reachable_share"] <= v["microglial_share"] + 1e-9
+        assert v["treg_function"] <= v["treg_function_ceiling"] + 1e-9
+    present = [s for s in b.strata if vals[s]["n"] >= 5]
+    loss = [vals[s]["loss_rate"] for s in present]
+    assert loss == sorted(loss), "higher CSF pNfH must mean faster loss"
+    rows = b.rows()
+    assert "loss_rate [percent/month]" in rows[0] and "reachable_share [1]" in rows[0]
