@@ -22,8 +22,8 @@ from scipy.optimize import minimize
 
 from il2als.cohort import describe_cohort, load_population_spec, sample_population
 
-TARGETS = {"alsfrs_slope_mean": (-0.99, 0.05), "pnfh_below_750": (0.09, 0.02), "pnfh_750_3700": (0.70, 0.03),
-           "pnfh_above_3700": (0.21, 0.02), "corr_log_pnfh_log_progression": (0.65, 0.05),
+TARGETS = {"alsfrs_slope_mean": (-0.99, 0.05), "pnfh_below_750": (0.09, 0.012), "pnfh_750_3700": (0.70, 0.03),
+           "pnfh_above_3700": (0.21, 0.02), "corr_log_pnfh_log_progression": (0.65, 0.08),
            "sd_log_progression": (0.99, 0.1)}
 # The correlation: serum NfL explains 42% of the variance of the progression rate (Sugimoto 2020, r = 0.65), and
 # CSF pNfH, the strongest fluid prognostic marker (Poesen 2017; the MIROCALS strata), is taken to track it at

@@ -508,7 +508,7 @@ def plot_stratum_biology(biology, effect=None, title: str = ""):
         bottom += h
     reach = np.array([v[s]["reachable_share"] for s in strata])
     ax.plot(x, reach, "kD", label="reachable by IL-2 (function at ceiling)")
-    ax.set_xticks(x, [f"{labels[s]} pg/mL\n(n={v[s]['n']}, loss {v[s]['loss_rate']:.1f} %/month)" for s in strata],
+    ax.set_xticks(x, [f"{labels[s]} pg/mL\nn = {v[s]['n']}\nloss {v[s]['loss_rate']:.1f} %/month" for s in strata],
                   fontsize=8)
     ax.set_xlabel("baseline CSF pNfH stratum")
     ax.set_ylabel("share of the motor-neuron loss rate [1] (medians)")

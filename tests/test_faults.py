@@ -155,11 +155,16 @@ def test_second_ctrl_c_gives_no_traceback(tmp_path):
 def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
     import shutil
 
-    from il2als.engine import cache_dir
+    import hashlib
 
+    from il2als.compile import default_model
+    from il2als.engine import cache_dir, engine, module_source
+
+    engine(default_model())  # this model's engine is compiled and cached
+    digest = hashlib.sha256(module_source(default_model()).encode()).hexdigest()[:16]
     cache = tmp_path / "cache"
     shutil.copytree(cache_dir(), cache, ignore=shutil.ignore_patterns(".probe-*", "*.tmp-*"))
-    cached = sorted((cache / "__pycache__").glob("il2als_engine_*"))
+    cached = sorted((cache / "__pycache__").glob(f"il2als_engine_{digest}*"))
     assert cached, "the session's engine should be cached"
     for f in cached[:6]:
         f.write_bytes(b"\x80\x04garbage")

@@ -58,9 +58,11 @@ def test_paired_expected_hr_is_exactly_one_when_il2_has_no_path_to_the_loss():
     spec = load_population_spec()
     centre = spec.centre.updated(k_inflammatory="0 1/day")
     e = expected_hazard_ratio("mirocals", spec.centred_on(centre), 200, 3)
-    assert e.hr["overall"] == pytest.approx(1.0, abs=1e-6)  # same deaths in both arms: common random numbers
-    assert e.deaths["overall"]["placebo"] == e.deaths["overall"]["il2"] > 0
-    assert e.loss_slowing["overall"] == pytest.approx(0.0, abs=1e-9)
+    # the same deaths in both arms (common random numbers), up to the batch engine's tolerance (rtol 1e-4): the doses
+    # of the IL-2 arm change the solver's steps, so the cumulative hazards agree to ~1e-4, not to round-off
+    assert e.hr["overall"] == pytest.approx(1.0, abs=2e-3)
+    assert abs(e.deaths["overall"]["placebo"] - e.deaths["overall"]["il2"]) <= 1 and e.deaths["overall"]["placebo"] > 0
+    assert e.loss_slowing["overall"] == pytest.approx(0.0, abs=1e-4)
 
 
 def test_paired_expected_hr_shows_a_benefit_when_tregs_act_strongly():
@@ -87,3 +89,20 @@ def test_stratum_biology_shares_add_up_and_pnfh_orders_the_loss_rate():
     assert loss == sorted(loss), "higher CSF pNfH must mean faster loss"
     rows = b.rows()
     assert "loss_rate [percent/month]" in rows[0] and "reachable_share [1]" in rows[0]
+
+
+def test_variants_load_and_a_coupling_change_keeps_the_natural_history():
+    from il2als.variants import VARIANTS, load_variant
+
+    m = default_model()
+    for name in VARIANTS:
+        v = load_variant(name)
+        assert v.hypothesis and v.support and v.params.name == name
+    v = load_variant("restorable")
+    y0 = baseline_state(v.params.vector(m), m)
+    y1 = baseline_state(v.with_coupling(10.0).params.vector(m), m)
+    i = m.state_index("microglia_activation")
+    assert y1[i] == pytest.approx(y0[i], rel=1e-6)  # baseline activation held: the natural history is unchanged
+    assert load_variant("null").coupling is None
+    with pytest.raises(Exception, match="unknown variant"):
+        load_variant("restorabel")
