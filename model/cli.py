@@ -423,8 +423,9 @@ def _flatten_summary(summary: dict) -> list[dict]:
         leaf = key.split(".")
         if "alsfrs_slope" in key:
             return "points/month"
-        if key.startswith(("survival", "hr", "power")) or ".survival_end" in key or "hr" in leaf[0]:
-            return "1"
+        if key.startswith(("survival", "hr", "power", "expected_hr", "interaction_p", "alpha")) or ".survival_end" in key \
+                or "hr" in leaf[0]:
+            return "" if key.endswith(".test") or key == "power_test" else "1"
         return {"follow_up_days": "day", "alpha": "1"}.get(leaf[0], "")
 
     rows: list[dict] = []
@@ -472,6 +473,15 @@ def cmd_trial(args: argparse.Namespace) -> int:
                     options=_replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
     summary = res.summary()
+    if args.expected_n:
+        from .biology import expected_hazard_ratio
+
+        print(f"il2als: paired expected effect ({args.expected_n} patients in both arms, common random numbers) ...",
+              file=sys.stderr, flush=True)
+        eff = expected_hazard_ratio(reg, spec, args.expected_n, args.seed, design=d)
+        summary["expected_hr_overall"] = eff.hr["overall"]
+        summary["expected_hr_by_stratum"] = {s: eff.hr[s] for s in ("very_low", "low", "high")}
+        summary["expected_n"] = eff.n
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -516,6 +526,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
         print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
               f"power {s['power_by_stratum'][k]:.2f}")
     print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
+    print(f"treatment x stratum interaction (Cox likelihood ratio): median p {s['interaction_p']['median']:.3f}, "
+          f"p < {d.alpha:g} in {s['interaction_p']['share_below_alpha']:.0%} of replicates")
+    if "expected_hr_overall" in s:
+        e = s["expected_hr_by_stratum"]
+        print(f"expected HR (paired arms, {s['expected_n']} patients): overall {s['expected_hr_overall']:.3f}; "
+              f"very low {e['very_low']:.3f}, low {e['low']:.3f}, high {e['high']:.3f}")
     if s["excluded_patients"]["total"]:
         print(f"il2als: warning: {s['excluded_patients']['total']} patient(s) excluded after solver failures "
               f"(--on-failure skip), first: {s['excluded_patients']['first'][0]}", file=sys.stderr)
@@ -833,6 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "else this process), threads, processes, or a Dask address tcp://host:port")
     tr.add_argument("--on-failure", default="fail", choices=["fail", "skip"],
                     help="a patient the solver cannot integrate: stop (fail) or exclude and report (skip)")
+    tr.add_argument("--expected-n", type=int, default=2000, help="patients of the paired expected effect (both arms, "
+                                                               "common random numbers; 0 to skip)")
     tr.add_argument("--nonmem", action="store_true", help="also write the first replicate as a NONMEM-style dataset.csv "
                                                           "(doses, ALSFRS-R visits, CSF pNfH, death times, covariates)")
     tr.set_defaults(func=cmd_trial)

@@ -124,6 +124,38 @@ def _cox(T, E, arm, covariates=None) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
 
 
+def interaction_p(T, E, arm, stratum) -> float:
+    """Likelihood-ratio p-value of the treatment x stratum interaction in a Cox model (lifelines).
+
+    Model 0: arm + stratum indicators; model 1: + arm x stratum indicators; twice the log-likelihood difference
+    is chi-squared with (strata - 1) degrees of freedom. Only strata with a death in each arm enter (a stratum
+    without one carries no information on its own effect); NaN when fewer than two do.
+    """
+    import pandas as pd
+    from lifelines import CoxPHFitter
+    from scipy.stats import chi2
+
+    used = [k for k in np.unique(stratum) if E[(stratum == k) & (arm == 1)].sum() > 0
+            and E[(stratum == k) & (arm == 0)].sum() > 0]
+    if len(used) < 2:
+        return math.nan
+    m = np.isin(stratum, used)
+    df = pd.DataFrame({"T": T[m], "E": E[m].astype(int), "arm": arm[m]})
+    for k in used[1:]:
+        df[f"s{k}"] = (stratum[m] == k).astype(float)
+    base_cols = list(df.columns)
+    for k in used[1:]:
+        df[f"arm_s{k}"] = df["arm"] * df[f"s{k}"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            l0 = CoxPHFitter().fit(df[base_cols], "T", "E").log_likelihood_
+            l1 = CoxPHFitter().fit(df, "T", "E").log_likelihood_
+    except Exception:  # degenerate data: lifelines raises ConvergenceError and others
+        return math.nan
+    return float(chi2.sf(max(0.0, 2 * (l1 - l0)), len(used) - 1))
+
+
 def _logrank(T, E, arm) -> float:
     """Two-group log-rank p-value (the Mantel-Haenszel statistic, ties as in lifelines' ``logrank_test``, which
     the tests check it against to 1e-9). Vectorised: the replicates run it four times each."""
@@ -189,6 +221,7 @@ def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict
         "hr": _cox(T, E, arm),
         "hr_adjusted": _cox(T, E, arm, covariates),
         "alsfrs_slope": {"il2": _nanmean(slope[arm == 1]), "placebo": _nanmean(slope[arm == 0])},
+        "interaction_p": interaction_p(T, E, arm, stratum),
         "by_stratum": {},
     }
     for s, name in enumerate(STRATA):
@@ -321,6 +354,10 @@ class TrialResult:
             "excluded_patients": {"total": sum(len(r.excluded) for r in self.replicates),
                                   "first": [f"replicate {k}: {m}" for k, r in enumerate(self.replicates)
                                             for m in r.excluded][:10]},
+            "interaction_p": {"median": _median([x.get("interaction_p", math.nan) for x in A]),
+                              "share_below_alpha": float(np.mean([x.get("interaction_p", math.nan) < a for x in A])),
+                              "test": "Cox likelihood ratio, arm x CSF-pNfH stratum (strata with deaths in both arms)"},
+            "alsfrs_slope_by_stratum": {s: by[s]["alsfrs_slope"] for s in STRATA},
             "power_by_stratum": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
                                                 [x["by_stratum"][s]["hr"][0] for x in A], a)[0] for s in STRATA},
             "power_by_stratum_ci95": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],

@@ -106,3 +106,39 @@ def test_variants_load_and_a_coupling_change_keeps_the_natural_history():
     assert load_variant("null").coupling is None
     with pytest.raises(Exception, match="unknown variant"):
         load_variant("restorabel")
+
+
+def test_interaction_test_detects_an_effect_in_one_stratum_only():
+    from il2als.trial import interaction_p
+
+    rng = np.random.default_rng(0)
+    n = 800
+    arm = np.tile([0, 1], n // 2)
+    stratum = np.repeat([1, 2], n // 2)
+    hr = np.where((arm == 1) & (stratum == 1), 0.4, 1.0)  # benefit in stratum 1 only
+    T = rng.exponential(1.0 / hr)
+    E = T < 1.5
+    T = np.minimum(T, 1.5)
+    assert interaction_p(T, E, arm, stratum) < 1e-3
+    hr_same = np.where(arm == 1, 0.6, 1.0)  # the same effect in both strata: no interaction
+    T2 = rng.exponential(1.0 / hr_same)
+    E2 = T2 < 1.5
+    assert interaction_p(np.minimum(T2, 1.5), E2, arm, stratum) > 0.01
+    assert np.isnan(interaction_p(T, np.zeros(n, bool), arm, stratum))  # no deaths: no test
+
+
+def test_trial_summary_carries_the_expected_and_interaction_keys(tmp_path):
+    import json
+
+    from il2als.cli import main
+
+    out = tmp_path / "t"
+    assert main(["trial", "--replicates", "2", "--n-per-arm", "20", "--expected-n", "200", "--scheduler", "threads",
+                 "--no-plot", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    for key in ("expected_hr_overall", "expected_hr_by_stratum", "hr_overall", "hr_by_stratum", "interaction_p",
+                "alsfrs_slope_by_stratum"):
+        assert key in s, key
+    assert set(s["expected_hr_by_stratum"]) == {"very_low", "low", "high"}
+    assert {"median", "ci95"} <= set(s["hr_by_stratum"]["low"])
+    assert set(s["alsfrs_slope_by_stratum"]["low"]) == {"il2", "placebo"}
