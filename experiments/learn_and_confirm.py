@@ -60,10 +60,6 @@ def _check(params) -> tuple[int, int, list[str]]:
     return sum(r["pass"] for r in rows), len(rows), [r["id"] for r in rows if not r["pass"]]
 
 
-def _interaction_p(effect_rows) -> float:
-    return math.nan
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/learn-and-confirm")

@@ -376,9 +376,6 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         from .errors import did_you_mean
 
         raise Il2alsError(f"unknown scenario '{args.name}'{did_you_mean(args.name, SCENARIOS)}")
-    _positive_int(args.n, "--n")
-    if args.seed < 0:
-        raise Il2alsError(f"--seed {args.seed} must be >= 0")
     if not (args.days > 0):
         raise Il2alsError(f"--days {args.days:g} must be positive, e.g. --days 640")
     reg = as_regimen(args.regimen)
@@ -458,9 +455,6 @@ def cmd_trial(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         d = replace(d, n_per_arm=_positive_int(args.n_per_arm, "--n-per-arm"))
-    _positive_int(args.replicates, "--replicates")
-    if args.seed < 0:
-        raise Il2alsError(f"--seed {args.seed} must be >= 0")
     reg = as_regimen(args.regimen)
     spec = _spec(args.population)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
@@ -550,7 +544,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not names:
         raise Il2alsError("--regimens is empty; give names, CSV paths or sentences, e.g. --regimens mirocals,imodals-1miu")
     regs = [as_regimen(r) for r in names]
-    _positive_int(args.n, "--n")
     if not (args.days > 0):
         raise Il2alsError(f"--days {args.days:g} must be positive")
     spec = _spec(args.population)
@@ -600,7 +593,6 @@ def cmd_power(args: argparse.Namespace) -> int:
         raise Il2alsError(f"--n-per-arm '{args.n_per_arm}' names no size; give whole numbers, e.g. 100,200,300")
     for n in ns:
         _positive_int(n, "--n-per-arm")
-    _positive_int(args.replicates, "--replicates")
     if args.days is not None:
         from dataclasses import replace
 
@@ -648,7 +640,6 @@ def cmd_population(args: argparse.Namespace) -> int:
     from .io import atomic_dir, finish_run
     from .population import simulate_population
 
-    _positive_int(args.n, "--n")
     spec = _spec(args.population)
     cohort = sample_population(spec, args.n, np.random.default_rng(args.seed))
     res = simulate_population(cohort.params, "placebo", f"{DAYS_PER_MONTH * 12} day", step=f"{DAYS_PER_MONTH * 12} day",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from .cohort import PopulationSpec, load_population_spec
 from .errors import ParameterError, did_you_mean
-from .parameters import ParameterSet, load_parameters
+from .parameters import ParameterSet, PlausibilityWarning, load_parameters
 
 __all__ = ["Variant", "VARIANTS", "load_variant"]
 
@@ -47,8 +48,6 @@ class Variant:
         rescaled so that the centre's baseline resolution, ``k_r (1 + gain F T / T_ref)``, stays what the
         literature calibration gave. The coupling then changes only how strongly activation responds to a *change*
         in functional Tregs, at most in proportion to it, and every natural-history target stays as calibrated."""
-        import warnings
-
         from .compile import default_model
         from .simulate import baseline_state
 
@@ -64,7 +63,7 @@ class Variant:
             kr = float(self.params.value("k_microglia_resolution") * (1 + s_old) / (1 + float(value) * tf))
             changes["k_microglia_resolution"] = f"{kr!r} 1/day"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", PlausibilityWarning)
             ps = self.params.updated(name=f"{self.params.name}@{self.coupling}={value:.4g}", **changes)
         return replace(self, params=ps, spec=self.spec.centred_on(ps))
 
@@ -84,9 +83,8 @@ def load_variant(name: str) -> Variant:
     for key in ("title", "hypothesis", "support"):
         if not isinstance(info.get(key), str):
             raise ParameterError(f"{label}: [variant] needs '{key}' (text)")
-    with_warnings_off = __import__("warnings")
-    with with_warnings_off.catch_warnings():
-        with_warnings_off.simplefilter("ignore")
+    with warnings.catch_warnings():  # a variant may move values outside the calibrated set's plausible ranges
+        warnings.simplefilter("ignore", PlausibilityWarning)
         ps = load_parameters(str(resources.files("il2als.params") / "variants" / f"{name}.toml"))
     spec = load_population_spec()
     pop = data.get("population", {})

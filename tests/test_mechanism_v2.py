@@ -31,20 +31,29 @@ def test_treg_function_rises_course_after_course_holds_between_and_fades_below_i
 
 
 def test_suppression_is_proportional_to_functional_tregs_not_saturated():
+    """Evaluate the mechanism's own suppression expression (sympy) at two baselines."""
+    import sympy as sp
+
+    from il2als.mechanism import build_mechanism
+
+    mech = build_mechanism()
+    expr = next(e for e in mech.expressions if e.name == "treg_suppression").formula
+    tf = next(e for e in mech.expressions if e.name == "functional_treg").formula
     m = default_model()
     ps = load_parameters("default")
     p1 = ps.vector(m)
     p2 = p1.copy()
     p2[m.parameter_index("treg_function")] *= 2  # twice the function per Treg, same count
-    sup = []
+    sup, activation = [], []
     for p in (p1, p2):
         y = baseline_state(p, m)
-        names = list(m.expression_names) if hasattr(m, "expression_names") else None
-        tf = p[m.parameter_index("treg_suppression_gain")] * y[m.state_index("treg_suppressive_function")] \
-            * y[m.state_index("treg")] / p[m.parameter_index("treg_reference")]
-        sup.append(tf)
-        assert names is None or "treg_suppression" in names
-    assert sup[1] == pytest.approx(2 * sup[0], rel=1e-9)
+        values = {sp.Symbol(n, real=True): v for n, v in zip(m.parameter_names, p)}
+        values.update({sp.Symbol(n, real=True): v for n, v in zip(m.state_names, y)})
+        full = expr.subs(sp.Symbol("functional_treg", real=True), tf)
+        sup.append(float(full.subs(values)))
+        activation.append(y[m.state_index("microglia_activation")])
+    assert sup[1] == pytest.approx(2 * sup[0], rel=1e-9)  # linear: no saturation at baseline
+    assert activation[1] < activation[0]  # more functional Tregs, less activation at baseline
 
 
 def test_il2_cannot_touch_loss_that_is_not_microglial():
