@@ -23,7 +23,7 @@ from .compile import CompiledModel, default_model
 from .dosing import Regimen, none, regimen as as_regimen
 from .errors import Il2alsError
 from .population import population_baselines, simulate_population
-from .trial import STRATA, TRIAL_OPTIONS, TrialDesign, _cox, stratum_of
+from .trial import STRATA, TRIAL_OPTIONS, TrialDesign, _cox, death_times, stratum_of
 
 __all__ = ["StratumBiology", "stratum_biology", "ExpectedEffect", "expected_hazard_ratio", "BIOLOGY_UNITS"]
 
@@ -136,11 +136,7 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
     t = arms["placebo"].time
     times, events, slopes, loss = {}, {}, {}, {}
     for arm, res in arms.items():
-        H = res["cumulative_hazard"][ok]
-        ev = H[:, -1] >= e
-        T = np.full(len(e), t[-1])
-        for i in np.nonzero(ev)[0]:
-            T[i] = float(np.interp(e[i], H[i], t))
+        T, ev = death_times(res["cumulative_hazard"][ok], t, deviates=e)  # the same deviates in both arms
         times[arm], events[arm] = T, ev
         a = res["alsfrs_r"][ok]
         # ALSFRS-R slope over follow-up while alive (the last score before death carried no further)

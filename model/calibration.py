@@ -27,7 +27,7 @@ from .dosing import regimen as as_regimen
 from .errors import Il2alsError, ParameterError, did_you_mean
 from .parameters import ParameterSet, load_parameters
 from .population import BatchOptions, simulate_population
-from .units import Q_
+from .units import Q_, parse_unit
 
 SUBJECTS = ("default", "slow", "fast", "population")
 STATISTICS = ("tmax", "half_life", "max", "cmax_ratio", "peak_fold", "fold_at", "mean_fold", "excess_ratio", "baseline",
@@ -122,10 +122,7 @@ def load_targets(spec: str | Path = "literature") -> tuple[Target, ...]:
             raise ParameterError(f"{where}: sd must be positive")
         if has_range and not t["low"] < t["high"]:
             raise ParameterError(f"{where}: low must be below high")
-        try:
-            Q_(1.0, t["unit"])
-        except Exception:
-            raise ParameterError(f"{where}: unit '{t['unit']}' is not a unit pint can read") from None
+        parse_unit(t["unit"], f"{where}: unit", ParameterError)
         as_regimen(t.get("regimen", "none"))
         args = {k: t[k] for k in ("output2", "subject2", "day", "day_a", "day_b", "window", "modify", "aggregate",
                                   "range_of_values", "quartile") if k in t}
@@ -209,7 +206,7 @@ class Evaluator:
             # the free states start from the unmodified steady state (a change at t = 0), but held states whose
             # start is a parameter (the reserve: mn_reserve_start) take the modified value
             fixed = _fixed_mask(self.model)
-            initial[:, fixed] = population_baselines(P, self.model)[0][:, fixed]
+            initial[:, fixed] = np.array([self.model.initial(0.0, None, p) for p in P])[:, fixed]
         return simulate_population(P, reg, t0.duration, step=t0.step, outputs=outputs, model=self.model,
                                    options=self.options, initial=initial), P
 

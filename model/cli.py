@@ -423,7 +423,7 @@ def _flatten_summary(summary: dict) -> list[dict]:
         if key.startswith(("survival", "hr", "power", "expected_hr", "interaction_p", "alpha")) or ".survival_end" in key \
                 or "hr" in leaf[0]:
             return "" if key.endswith(".test") or key == "power_test" else "1"
-        return {"follow_up_days": "day", "alpha": "1"}.get(leaf[0], "")
+        return {"follow_up_days": "day"}.get(leaf[0], "")
 
     rows: list[dict] = []
 

@@ -91,6 +91,30 @@ def _pair(value: object, where: str, lo: float, hi: float) -> tuple[float, float
     return a, b
 
 
+def correlation_matrix(names: list[str], table: object, where: str, start: np.ndarray | None = None) -> np.ndarray:
+    """The correlation matrix of the deviates of ``names`` from a ``{"a,b": r}`` table (on top of ``start``, else
+    the identity), checked: known names, -1 < r < 1, positive definite; else a one-line :class:`ParameterError`."""
+    if not isinstance(table, dict):
+        raise ParameterError(f"{where}: [correlations] must be a table of \"a,b\" = r")
+    C = np.eye(len(names)) if start is None else np.array(start, dtype=float)
+    for pair, r in table.items():
+        parts = [x.strip() for x in str(pair).split(",")]
+        if len(parts) != 2:
+            raise ParameterError(f"{where}: correlation key '{pair}' must name two parameters, \"a,b\"")
+        a, b = parts
+        if a not in names or b not in names:
+            bad = a if a not in names else b
+            raise ParameterError(f"{where}: correlation names '{bad}', which has no variability; add it to [variability]")
+        rv = _num(r, f"{where}: correlation {pair}", -1.0, 1.0)
+        if a == b or abs(rv) >= 1:
+            raise ParameterError(f"{where}: correlation {pair} = {r} must join two parameters and lie strictly between -1 and 1")
+        i, j = names.index(a), names.index(b)
+        C[i, j] = C[j, i] = rv
+    if len(names) and np.min(np.linalg.eigvalsh(C)) <= 0:
+        raise ParameterError(f"{where}: the correlation matrix is not positive definite; weaken the correlations")
+    return C
+
+
 def load_population_spec(spec: str | Path = "population", centre: ParameterSet | None = None) -> PopulationSpec:
     """Read a population spec (TOML) by name (``population``) or path; ``centre`` defaults to ``default``.
 
@@ -128,26 +152,7 @@ def load_population_spec(spec: str | Path = "population", centre: ParameterSet |
         omega[name] = w
         factor[name] = _num(e.get("factor", 1.0), f"{path}: factor of {name}", 0.0, 1e6, open_lo=True)
         sources[name] = str(e.get("source", ""))
-    names = list(omega)
-    C = np.eye(len(names))
-    corr = data.get("correlations", {})
-    if not isinstance(corr, dict):
-        raise ParameterError(f"{path}: [correlations] must be a table of \"a,b\" = r")
-    for pair, r in corr.items():
-        parts = [x.strip() for x in str(pair).split(",")]
-        if len(parts) != 2:
-            raise ParameterError(f"{path}: correlation key '{pair}' must name two parameters, \"a,b\"")
-        a, b = parts
-        if a not in omega or b not in omega:
-            bad = a if a not in omega else b
-            raise ParameterError(f"{path}: correlation names '{bad}', which has no variability; add it to [variability]")
-        rv = _num(r, f"{path}: correlation {pair}", -1.0, 1.0)
-        if a == b or abs(rv) >= 1:
-            raise ParameterError(f"{path}: correlation {pair} = {r} must join two parameters and lie strictly between -1 and 1")
-        i, j = names.index(a), names.index(b)
-        C[i, j] = C[j, i] = rv
-    if len(names) and np.min(np.linalg.eigvalsh(C)) <= 0:
-        raise ParameterError(f"{path}: the correlation matrix is not positive definite; weaken the correlations")
+    C = correlation_matrix(list(omega), data.get("correlations", {}), str(path))
     st = _table(data, "disease_stage", str(path))
     cov = _table(data, "covariates", str(path))
     el = _table(data, "eligibility", str(path))

@@ -127,7 +127,7 @@ def read_dataset(path: str | Path) -> Dataset:
 def parse_dataset(text: str, source: str = "<data>") -> Dataset:
     """:func:`read_dataset` on CSV text."""
     path = source
-    rows = csv_rows(text.lstrip("\ufeff"), path)
+    rows = csv_rows(text, path)
     if len(rows) < 2:
         raise Il2alsError(f"{path}: no data rows; give a header and one row per dose or observation")
     model = default_model()

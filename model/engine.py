@@ -117,6 +117,14 @@ def _unreadable(files: list[Path]) -> Path | None:
     return None
 
 
+def _remove(files: list[Path]) -> None:
+    for f in files:
+        try:
+            f.unlink()
+        except OSError:
+            pass
+
+
 def _write_source(path: Path, text: str) -> None:
     tmp = path.with_suffix(f".tmp-{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
@@ -149,11 +157,7 @@ def engine(model: CompiledModel) -> ModuleType:
     if broken is not None:
         warnings.warn(f"the engine cache in '{folder}' is corrupt ('{broken.name}' cannot be read); removing this "
                       "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
-        for f in cached:
-            try:
-                f.unlink()
-            except OSError:
-                pass
+        _remove(cached)
         cached = []
     if not any(f.suffix == ".nbi" for f in cached):
         print(f"il2als: compiling the batch engine (first run with this model; about 20-40 s, then cached in {folder})",
@@ -163,10 +167,6 @@ def engine(model: CompiledModel) -> ModuleType:
     except Exception as exc:  # numba raises many types for an unreadable cache (EOFError, pickle errors ...)
         warnings.warn(f"the engine cache in '{folder}' could not be loaded ({type(exc).__name__}); removing this "
                       "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
-        for f in [path, *(folder / "__pycache__").glob(f"{name}*")]:
-            try:
-                f.unlink()
-            except OSError:
-                pass
+        _remove([path, *(folder / "__pycache__").glob(f"{name}*")])
         _write_source(path, text)
         return _load(name, path)

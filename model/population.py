@@ -17,7 +17,7 @@ import numpy as np
 
 from .compile import CompiledModel, default_model
 from .dosing import Regimen, regimen as as_regimen
-from .engine import NEGATIVE_STATE, OK, STATUS_TEXT, engine
+from .engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
 from .simulate import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, suspect_states
@@ -201,27 +201,26 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         st = np.where(st0 != OK, st0, st)
         for j in range(c1 - c0):
             i = c0 + j
-            status[i] = st[j]
-            if st[j] != OK or not np.all(np.isfinite(out[j])):
+            Y = out[j]
+            msg = detail = None
+            if st[j] != OK or not np.all(np.isfinite(Y)):
                 if st[j] == OK:
-                    status[i] = st[j] = 3
+                    st[j] = NOT_FINITE
                 msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
                        f"(regimen {regs[i].name})")
+                detail = lambda: diagnose(model, Pc[j], Y, t_out, Y0[j], atol[j] / options.atol)  # noqa: E731
+            else:
+                neg, k = clip_negative(Y, atol[j])
+                if neg:
+                    st[j] = NEGATIVE_STATE
+                    msg = (f"patient {i}: negative state(s) {', '.join(state_names[q] for q in neg)} at "
+                           f"t = {t_out[k]:.6g} day (beyond {NEGATIVE_TOLERANCE:g} x the absolute tolerance; "
+                           f"regimen {regs[i].name})")
+                    detail = lambda: "tighten rtol/atol of the batch options"  # noqa: E731
+            status[i] = st[j]
+            if msg is not None:  # one policy for every failure: raise, or exclude and report
                 if options.on_failure == "fail":
-                    raise SolverError(msg + "; " + diagnose(model, Pc[j], out[j], t_out, Y0[j], atol[j] / options.atol)
-                                      + SKIP_ADVICE)
-                failures.append(msg)
-                for n in names:
-                    values[n][i] = np.nan
-                continue
-            Y = out[j]
-            neg, k = clip_negative(Y, atol[j])
-            if neg:
-                msg = (f"patient {i}: negative state(s) {', '.join(state_names[q] for q in neg)} at t = {t_out[k]:.6g} day "
-                       f"(beyond {NEGATIVE_TOLERANCE:g} x the absolute tolerance; regimen {regs[i].name})")
-                if options.on_failure == "fail":
-                    raise SolverError(msg + "; tighten rtol/atol of the batch options" + SKIP_ADVICE)
-                status[i] = NEGATIVE_STATE
+                    raise SolverError(msg + "; " + detail() + SKIP_ADVICE)
                 failures.append(msg)
                 for n in names:
                     values[n][i] = np.nan

@@ -44,9 +44,9 @@ def csv_rows(text: str, source: str, error: type[Il2alsError] = Il2alsError) -> 
     """Rows of a comma-separated table (blank lines and ``#`` comments skipped), header first.
 
     Every row must have as many fields as the header; a table separated by semicolons or tabs is refused with
-    a message that says so, as is a field that repeats a header name.
+    a message that says so. A leading byte-order mark (text not read by :func:`read_text`) is removed.
     """
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln for ln in text.lstrip("\ufeff").splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     rows = list(csv.reader(lines))
     if not rows:
         return rows

@@ -75,9 +75,12 @@ def stratum_of(pnfh: np.ndarray, cutoffs: tuple[float, float]) -> np.ndarray:
     return np.where(pnfh < cutoffs[0], 0, np.where(pnfh > cutoffs[1], 2, 1))
 
 
-def death_times(cumhaz: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Death time where the cumulative hazard (N, n_times) first reaches an Exp(1) deviate; (time, event)."""
-    e = rng.exponential(1.0, len(cumhaz))
+def death_times(cumhaz: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None, *,
+                deviates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Death time where the cumulative hazard (N, n_times) first reaches an Exp(1) deviate; (time, event).
+
+    The deviates are drawn from ``rng``, or given (``deviates``, shape ``(N,)``) to share them between arms."""
+    e = rng.exponential(1.0, len(cumhaz)) if deviates is None else np.asarray(deviates, float)
     T = np.full(len(cumhaz), t[-1])
     event = cumhaz[:, -1] >= e
     for i in np.nonzero(event)[0]:
@@ -335,6 +338,9 @@ class TrialResult:
             by[s]["survival_end"] = {k: _median([x["by_stratum"][s]["survival_end"][k] for x in A]) for k in ("il2", "placebo")}
             by[s]["alsfrs_slope"] = {k: _median([x["by_stratum"][s]["alsfrs_slope"][k] for x in A]) for k in ("il2", "placebo")}
         end = int(round(self.design.follow_up_days))
+        power_all = power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)
+        power_by = {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
+                                   [x["by_stratum"][s]["hr"][0] for x in A], a) for s in STRATA}
         return {
             "design": self.design.name,
             "regimen": {"name": self.regimen.name, "description": self.regimen.description, "summary": self.regimen.summary()},
@@ -347,8 +353,8 @@ class TrialResult:
             "hr_overall_adjusted": hr_block([x["hr_adjusted"] for x in A], None),
             "hr_by_stratum": by,
             "alsfrs_slope": {k: _median([x["alsfrs_slope"][k] for x in A]) for k in ("il2", "placebo")},
-            "power_overall": power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)[0],
-            "power_overall_ci95": power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)[1],
+            "power_overall": power_all[0],
+            "power_overall_ci95": power_all[1],
             "power_test": POWER_TEST,
             "alpha": a,
             "excluded_patients": {"total": sum(len(r.excluded) for r in self.replicates),
@@ -358,10 +364,8 @@ class TrialResult:
                               "share_below_alpha": float(np.mean([x.get("interaction_p", math.nan) < a for x in A])),
                               "test": "Cox likelihood ratio, arm x CSF-pNfH stratum (strata with deaths in both arms)"},
             "alsfrs_slope_by_stratum": {s: by[s]["alsfrs_slope"] for s in STRATA},
-            "power_by_stratum": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
-                                                [x["by_stratum"][s]["hr"][0] for x in A], a)[0] for s in STRATA},
-            "power_by_stratum_ci95": {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
-                                                     [x["by_stratum"][s]["hr"][0] for x in A], a)[1] for s in STRATA},
+            "power_by_stratum": {s: power_by[s][0] for s in STRATA},
+            "power_by_stratum_ci95": {s: power_by[s][1] for s in STRATA},
             "units": {"survival": "1 (Kaplan-Meier)", "hr": "1 (IL-2 vs placebo, Cox)", "alsfrs_slope": "points/month",
                       "follow_up_days": "day", "power": "1 (share of replicates)"},
         }

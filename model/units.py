@@ -102,16 +102,16 @@ def quantity(value: object, what: str = "value") -> pint.Quantity:
         return value
     if isinstance(value, str):
         text = value.strip()
+        unit = re.sub(rf"^\s*(?:{_NUMBER})\s*", "", text)  # the unit part, for the checks and the suggestion
         if not text:
             raise UnitError(f"{what}: empty; give a number with a unit, e.g. '2 MIU'")
         try:
             q = ureg.Quantity(text)
         except Exception as exc:  # pint raises several types (UndefinedUnitError, DefinitionSyntaxError, ...)
-            unit = re.sub(rf"^\s*(?:{_NUMBER})\s*", "", text)
             raise UnitError(f"{what}: cannot read '{value}' as a quantity ({exc}){_suggest(unit)}") from None
         if not isinstance(q, pint.Quantity):
             q = Q_(q, "")
-        _check_vocabulary(q.units, re.sub(rf"^\s*(?:{_NUMBER})\s*", "", text) or text, what)
+        _check_vocabulary(q.units, unit or text, what)
         return q
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise UnitError(f"{what}: {value!r} has no unit; give a quantity with a unit, e.g. '{value} day'")

@@ -16,9 +16,7 @@ import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
 
-import numpy as np
-
-from .cohort import PopulationSpec, load_population_spec
+from .cohort import PopulationSpec, _num, correlation_matrix, load_population_spec
 from .errors import ParameterError, did_you_mean
 from .parameters import ParameterSet, PlausibilityWarning, load_parameters
 
@@ -90,20 +88,12 @@ def load_variant(name: str) -> Variant:
     pop = data.get("population", {})
     if pop:
         omega, factor = dict(spec.omega), dict(spec.factor)
-        C = spec.correlation.copy()
-        names = spec.varied
-        for k, v in pop.get("omega", {}).items():
-            if k not in omega:
-                raise ParameterError(f"{label}: [population.omega] names '{k}', which has no variability")
-            omega[k] = float(v)
-        for k, v in pop.get("factor", {}).items():
-            factor[k] = float(v)
-        for pair, r in pop.get("correlations", {}).items():
-            a, b = (x.strip() for x in pair.split(","))
-            i, j = names.index(a), names.index(b)
-            C[i, j] = C[j, i] = float(r)
-        if np.min(np.linalg.eigvalsh(C)) <= 0:
-            raise ParameterError(f"{label}: the population correlations are not positive definite")
+        for key, target, lo, open_lo in (("omega", omega, 0.0, False), ("factor", factor, 0.0, True)):
+            for k, v in pop.get(key, {}).items():
+                if k not in target:
+                    raise ParameterError(f"{label}: [population.{key}] names '{k}', which has no variability")
+                target[k] = _num(v, f"{label}: {key} of {k}", lo, 3.0 if key == "omega" else 1e6, open_lo=open_lo)
+        C = correlation_matrix(spec.varied, pop.get("correlations", {}), label, start=spec.correlation)
         spec = replace(spec, omega=omega, factor=factor, correlation=C, name=f"{spec.name}+{name}")
     spec = spec.centred_on(ps)
     coupling = info.get("coupling")
