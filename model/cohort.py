@@ -44,16 +44,36 @@ class PopulationSpec:
     run_in_weeks: tuple[float, float]
     sources: dict[str, str] = field(default_factory=dict)
     pnfh_range: tuple[float, float] = (0.0, math.inf)  # enrichment: eligible baseline CSF-pNfH [pg/mL]
+    #: the spreads before a centre's [population] table changed them (so re-centring starts from the file's)
+    unadjusted: tuple[dict[str, float], dict[str, float], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def varied(self) -> list[str]:
         return list(self.omega)
 
     def centred_on(self, centre: ParameterSet) -> "PopulationSpec":
-        """The same variability around another parameter set (e.g. a slow or fast profile)."""
+        """The same variability around another parameter set (e.g. a slow or fast profile).
+
+        A set that carries a ``[population]`` table (a hypothesis variant, ``mirocals-informed``) changes the
+        spreads, median factors and correlations it names; setting is idempotent, so re-centring is safe."""
         from dataclasses import replace
 
-        return replace(self, centre=centre, name=f"{self.name}@{centre.name}")
+        base = self.name.split("@")[0]
+        plain = self.unadjusted or (self.omega, self.factor, self.correlation)
+        spec = replace(self, omega=dict(plain[0]), factor=dict(plain[1]), correlation=plain[2], unadjusted=None)
+        pop = getattr(centre, "population", None) or {}
+        if pop:
+            label = f"parameter set '{centre.name}' [population]"
+            omega, factor = dict(spec.omega), dict(spec.factor)
+            for key, target, hi in (("omega", omega, 3.0), ("factor", factor, 1e6)):
+                for k, v in pop.get(key, {}).items():
+                    if k not in target:
+                        raise ParameterError(f"{label}: {key} of '{k}', which has no variability"
+                                             f"{did_you_mean(k, list(target))}")
+                    target[k] = _num(v, f"{label}: {key} of {k}", 0.0, hi, open_lo=key == "factor")
+            C = correlation_matrix(spec.varied, pop.get("correlations", {}), label, start=spec.correlation)
+            spec = replace(spec, omega=omega, factor=factor, correlation=C, unadjusted=plain)
+        return replace(spec, centre=centre, name=f"{base}@{centre.name}")
 
     def enriched(self, low: float = 0.0, high: float = math.inf) -> "PopulationSpec":
         """Only patients whose baseline CSF-pNfH lies in [low, high] pg/mL are eligible."""
@@ -179,7 +199,7 @@ def load_population_spec(spec: str | Path = "population", centre: ParameterSet |
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise ParameterError(f"{path}: [meta] must be a table")
-    return PopulationSpec(
+    spec = PopulationSpec(
         name=str(meta.get("name", Path(str(path)).stem)), centre=centre, omega=omega, factor=factor, correlation=C,
         reserve_at_onset=onset, symptom_duration_months=duration, age=age, male_fraction=male,
         eligible_age=_pair(el["age"], f"{path}: eligibility.age", 0.0, 150.0),
@@ -188,6 +208,7 @@ def load_population_spec(spec: str | Path = "population", centre: ParameterSet |
         run_in_weeks=_pair(el["run_in_weeks"], f"{path}: eligibility.run_in_weeks", 0.0, 520.0),
         sources=sources,
     )
+    return spec.centred_on(centre) if centre.population else spec
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,6 +6,10 @@ A parameter file holds ``[meta]`` (name, title, optional ``base`` to derive from
     clearance = { value = 120, unit = "mL/min", range = [60, 240], source = "Konrad1990",
                   description = "linear plasma clearance of IL-2", note = "mainly renal" }
 
+An optional ``[population]`` table (``omega``, ``factor``, ``correlations`` sub-tables, as in
+``params/population.toml``) is the part of a hypothesis about how patients differ: a virtual population
+centred on the set adopts it (:meth:`il2als.cohort.PopulationSpec.centred_on`).
+
 ``source`` is a reference key, or text starting ``assumed:``, ``derived:`` or ``calibrated:`` that says why.
 Loading rejects unknown or missing names, unparseable or wrong-dimension units, non-finite values and values
 outside the physical bounds declared by the mechanism (one-line :class:`ParameterError`); a value outside its
@@ -66,6 +70,8 @@ class ParameterSet:
     references: Mapping[str, str] = field(default_factory=dict)
     title: str = ""
     files: tuple[str, ...] = ()
+    #: population adjustments carried by the set: {"omega": {name: sd}, "factor": {...}, "correlations": {"a,b": r}}
+    population: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> pint.Quantity:
         return self.get(name).quantity
@@ -280,6 +286,7 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
     meta = data.get("meta", {})
     if not isinstance(meta, dict):
         raise ParameterError(f"{label}: [meta] must be a table")
+    population = _population_table(label, data.get("population", {}))
     refs = data.get("references", {})
     if not isinstance(refs, dict) or not all(isinstance(v, str) for v in refs.values()):
         raise ParameterError(f"{label}: [references] must map keys to citation strings")
@@ -297,6 +304,8 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
         entries = merged
         refs = {**base.references, **refs}
         files = base.files + files
+        population = {k: {**base.population.get(k, {}), **population.get(k, {})}
+                      for k in ("omega", "factor", "correlations") if k in base.population or k in population}
     missing = [n for n in model.parameter_names if n not in entries]
     if missing:
         raise ParameterError(f"{label}: missing parameter(s) {', '.join(missing)}; give each, or set [meta] base = \"default\"")
@@ -310,6 +319,24 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
     for n, v in ordered.items():
         _check_bounds(v, model.mechanism.parameter(n))
     name = str(meta.get("name", Path(label).stem))
-    return ParameterSet(name, MappingProxyType(ordered), MappingProxyType(dict(refs)), str(meta.get("title", "")), files)
+    return ParameterSet(name, MappingProxyType(ordered), MappingProxyType(dict(refs)), str(meta.get("title", "")), files,
+                        population)
+
+
+def _population_table(label: str, table: object) -> dict[str, dict[str, float]]:
+    """The ``[population]`` table's shape: sub-tables of numbers (names and ranges are checked where a
+    population is built on the set, :meth:`il2als.cohort.PopulationSpec.centred_on`)."""
+    if not isinstance(table, dict):
+        raise ParameterError(f"{label}: [population] must be a table with omega, factor or correlations sub-tables")
+    out: dict[str, dict[str, float]] = {}
+    for key, sub in table.items():
+        if key not in ("omega", "factor", "correlations"):
+            raise ParameterError(f"{label}: [population] has unknown table '{key}'"
+                                 f"{did_you_mean(key, ['omega', 'factor', 'correlations'])}")
+        if not isinstance(sub, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                and math.isfinite(v) for v in sub.values()):
+            raise ParameterError(f"{label}: [population.{key}] must map names to finite numbers")
+        out[key] = {str(k): float(v) for k, v in sub.items()}
+    return out
 
 
