@@ -96,6 +96,8 @@ class ExpectedEffect:
     deaths: dict[str, dict[str, int]]
     alsfrs_slope: dict[str, dict[str, float]]
     loss_slowing: dict[str, float]
+    treg_peak_fold: dict[str, float]
+    ccl2_plasma_change: dict[str, float]
 
     def rows(self) -> list[dict[str, object]]:
         out = []
@@ -105,7 +107,9 @@ class ExpectedEffect:
                         "deaths_il2": self.deaths[g]["il2"],
                         "alsfrs_slope_placebo [points/month]": self.alsfrs_slope[g]["placebo"],
                         "alsfrs_slope_il2 [points/month]": self.alsfrs_slope[g]["il2"],
-                        "loss_rate_slowing [1]": self.loss_slowing[g]})
+                        "loss_rate_slowing [1]": self.loss_slowing[g],
+                        "treg_peak_fold [1]": self.treg_peak_fold[g],
+                        "ccl2_plasma_change [percent]": self.ccl2_plasma_change[g]})
         return out
 
 
@@ -126,7 +130,7 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
     rng = np.random.default_rng(seed)
     cohort = sample_population(spec, n, rng, model)
     days = design.follow_up_days
-    outs = ["cumulative_hazard", "alsfrs_r", "pnfh_csf", "mn_loss_rate"]
+    outs = ["cumulative_hazard", "alsfrs_r", "pnfh_csf", "mn_loss_rate", "treg_count", "ccl2_plasma"]
     arms = {}
     for arm, r in (("placebo", none()), ("il2", reg)):
         arms[arm] = simulate_population(cohort.params, r, f"{days} day", step="1 day", outputs=outs, model=model,
@@ -135,6 +139,8 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
     e = rng.exponential(1.0, n)[ok]
     t = arms["placebo"].time
     times, events, slopes, loss = {}, {}, {}, {}
+    treg_fold = arms["il2"]["treg_count"][ok].max(axis=1) / arms["placebo"]["treg_count"][ok].max(axis=1)
+    ccl2_change = 100 * (arms["il2"]["ccl2_plasma"][ok].mean(axis=1) / arms["placebo"]["ccl2_plasma"][ok].mean(axis=1) - 1)
     for arm, res in arms.items():
         T, ev = death_times(res["cumulative_hazard"][ok], t, deviates=e)  # the same deviates in both arms
         times[arm], events[arm] = T, ev
@@ -144,7 +150,7 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
         slopes[arm] = (a[np.arange(len(a)), end] - a[:, 0]) / (t[end] / DAYS_PER_MONTH)
         loss[arm] = res["mn_loss_rate"][ok].mean(axis=1)
     strat = stratum_of(arms["placebo"]["pnfh_csf"][ok][:, 0], design.pnfh_cutoffs)
-    hr, n_by, deaths, slope_out, slowing = {}, {}, {}, {}, {}
+    hr, n_by, deaths, slope_out, slowing, tfold, cchange = {}, {}, {}, {}, {}, {}, {}
     for g in ("overall", *STRATA):
         m = np.ones(len(e), bool) if g == "overall" else strat == STRATA.index(g)
         if g != "overall":
@@ -155,5 +161,7 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
         hr[g] = _cox(T, E, A)[0] if E.sum() >= 5 else math.nan
         deaths[g] = {"placebo": int(events["placebo"][m].sum()), "il2": int(events["il2"][m].sum())}
         slope_out[g] = {arm: float(np.mean(slopes[arm][m])) if m.any() else math.nan for arm in ("placebo", "il2")}
-        slowing[g] = float(np.median(1 - loss["il2"][m] / loss["placebo"][m])) if m.any() else math.nan
-    return ExpectedEffect(reg.name, int(ok.sum()), days, hr, n_by, deaths, slope_out, slowing)
+        med = (lambda x: float(np.median(x[m])) if m.any() else math.nan)  # noqa: E731
+        slowing[g] = med(1 - loss["il2"] / loss["placebo"])
+        tfold[g], cchange[g] = med(treg_fold), med(ccl2_change)
+    return ExpectedEffect(reg.name, int(ok.sum()), days, hr, n_by, deaths, slope_out, slowing, tfold, cchange)

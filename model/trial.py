@@ -36,7 +36,11 @@ TRIAL_OPTIONS = BatchOptions(rtol=1e-4)
 @dataclass(frozen=True)
 class TrialDesign:
     """A two-arm parallel design: patients per arm, follow-up, CSF-pNfH strata cut-offs (pg/mL), ALSFRS-R
-    visit interval (days) and measurement noise (points), significance level."""
+    visit interval (days) and measurement noise (points), significance level, loss to follow-up other than
+    death (exponential, per year; a patient lost is censored for survival and has no visits from then on), and
+    how ALSFRS-R is analysed: ``"mixed"`` (a linear mixed model of the repeated scores, as trialists report it,
+    with a CAFS rank test that combines death and function) or ``"slopes"`` (per-patient least-squares slopes
+    only: cheap, for power runs that report survival only)."""
 
     name: str = "mirocals"
     n_per_arm: int = 110
@@ -45,6 +49,8 @@ class TrialDesign:
     visit_interval_days: float = 28.0
     alsfrs_noise_sd: float = 1.5
     alpha: float = 0.05
+    dropout_per_year: float = 0.05  # assumed: 5% of patients a year lost to follow-up for reasons other than death
+    alsfrs_analysis: str = "mixed"
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -54,11 +60,15 @@ class TrialDesign:
             raise Il2alsError(f"follow_up_days = {self.follow_up_days!r} must be positive")
         if not (0 < self.alpha < 1):
             raise Il2alsError(f"alpha = {self.alpha!r} must lie in (0, 1)")
+        if not (0 <= self.dropout_per_year < 10):
+            raise Il2alsError(f"dropout_per_year = {self.dropout_per_year!r} must lie in [0, 10), e.g. 0.05")
+        if self.alsfrs_analysis not in ("mixed", "slopes"):
+            raise Il2alsError(f"alsfrs_analysis = {self.alsfrs_analysis!r} must be 'mixed' or 'slopes'")
 
 
 DESIGNS = {
     "mirocals": TrialDesign(description="MIROCALS (Bensimon 2025): 220 randomised 1:1, 640-day follow-up, "
-                                        "strata by CSF-pNfH at 750 and 3700 pg/mL"),
+                                        "strata by CSF-pNfH at 750 and 3700 pg/mL; 5%/year lost to follow-up (assumed)"),
 }
 
 
@@ -103,6 +113,75 @@ def alsfrs_slopes(alsfrs: np.ndarray, t: np.ndarray, death: np.ndarray, design_:
         if k.sum() >= 2:
             out[i] = np.polyfit(m[k], obs[i, k], 1)[0]
     return out, visits, np.where(visits[None, :] < death[:, None], obs, np.nan)
+
+
+def alsfrs_mixed_model(visit_days: np.ndarray, scores: np.ndarray, arm: np.ndarray,
+                      groups: np.ndarray | None = None, n_groups: int = 1) -> list[dict[str, float]]:
+    """ALSFRS-R slopes by arm from a linear mixed model of the repeated scores, as trials report them.
+
+    ``score ~ group x (1 + month + arm + month:arm)`` with a random intercept and a random slope per patient
+    (statsmodels MixedLM, REML), fitted to every recorded score: visits stop at death or loss to follow-up and
+    are not imputed, so the estimate is valid when missingness depends on the observed course (missing at random;
+    the CAFS test, :func:`cafs_test`, ranks deaths explicitly). ``scores`` is ``(N, V)`` with NaN where no visit
+    took place, ``visit_days`` ``(V,)``, ``groups`` ``(N,)`` in ``0..n_groups-1`` (strata; None: one group).
+
+    Returns, per group, ``{"il2", "placebo", "difference"}`` in points/month and ``"p"`` (Wald test of the
+    month:arm term); NaNs for a group with fewer than three patients with two visits in an arm, and for all
+    groups when the fit fails or does not converge (never a silently wrong slope).
+    """
+    import warnings as _w
+
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    groups = np.zeros(len(arm), int) if groups is None else np.asarray(groups, int)
+    month = np.asarray(visit_days, float) / DAYS_PER_MONTH
+    n_visits = np.isfinite(scores).sum(axis=1)
+    nan = {"il2": math.nan, "placebo": math.nan, "difference": math.nan, "p": math.nan}
+    fit_groups = [g for g in range(n_groups)
+                  if all(((groups == g) & (arm == a) & (n_visits >= 2)).sum() >= 3 for a in (0, 1))]
+    out = [dict(nan) for _ in range(n_groups)]
+    if not fit_groups:
+        return out
+    keep = np.isin(groups, fit_groups) & (n_visits >= 1)
+    pid, vis = np.nonzero(np.isfinite(scores) & keep[:, None])
+    y = scores[pid, vis]
+    m, a, g = month[vis], arm[pid].astype(float), groups[pid]
+    cols = []
+    for k in fit_groups:
+        ind = (g == k).astype(float)
+        cols += [ind, ind * m, ind * a, ind * m * a]
+    X = np.column_stack(cols)
+    Z = np.column_stack([np.ones(len(y)), m])
+    try:
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")
+            r = MixedLM(y, X, groups=pid, exog_re=Z).fit(reml=True, method=["lbfgs"])
+    except (np.linalg.LinAlgError, ValueError):
+        return out
+    if not r.converged:
+        return out
+    beta, pv = np.asarray(r.fe_params), np.asarray(r.pvalues)
+    for j, k in enumerate(fit_groups):
+        slope_p, diff = beta[4 * j + 1], beta[4 * j + 3]
+        out[k] = {"il2": float(slope_p + diff), "placebo": float(slope_p), "difference": float(diff),
+                  "p": float(pv[4 * j + 3])}
+    return out
+
+
+def cafs_test(T: np.ndarray, E: np.ndarray, change: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
+    """Combined Assessment of Function and Survival (Berry 2013): ranks every patient, deaths first by time of
+    death (earlier is worse), then everyone alive at their last contact by the change of ALSFRS-R from entry;
+    returns (two-sided Mann-Whitney p, probability that an IL-2 patient ranks above a placebo patient).
+    Patients without a change (no second visit) and alive are left out; NaNs when an arm is empty."""
+    from scipy.stats import mannwhitneyu
+
+    ok = E | np.isfinite(change)
+    score = np.where(E, T - 1e6, np.nan_to_num(change, nan=0.0))  # any death ranks below any survivor
+    x, y = score[ok & (arm == 1)], score[ok & (arm == 0)]
+    if len(x) == 0 or len(y) == 0:
+        return math.nan, math.nan
+    u, p = mannwhitneyu(x, y, alternative="two-sided")
+    return float(p), float(u / (len(x) * len(y)))
 
 
 def _cox(T, E, arm, covariates=None) -> tuple[float, float, float]:
@@ -215,18 +294,34 @@ def _nanmean(x: np.ndarray) -> float:
     return float(np.mean(x[np.isfinite(x)])) if np.any(np.isfinite(x)) else math.nan
 
 
-def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict:
-    """Kaplan-Meier at the end of follow-up, log-rank p and Cox HR overall and by stratum; ALSFRS-R slopes."""
+def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign, visit_days=None, visits=None) -> dict:
+    """Kaplan-Meier at the end of follow-up, log-rank p and Cox HR overall and by stratum; ALSFRS-R.
+
+    ``slope`` holds per-patient least-squares slopes (``alsfrs_slope_per_patient``). With ``visit_days`` and
+    ``visits`` (the recorded scores, NaN where no visit) and ``design_.alsfrs_analysis == "mixed"``, the
+    reported ``alsfrs_slope`` are the mixed model's (:func:`alsfrs_mixed_model`) and the CAFS test is added."""
     end = design_.follow_up_days
+    mixed = design_.alsfrs_analysis == "mixed" and visits is not None
+    if mixed:
+        overall = alsfrs_mixed_model(visit_days, visits, arm)[0]
+        strata = alsfrs_mixed_model(visit_days, visits, arm, stratum, len(STRATA))
+        n_vis = np.isfinite(visits).sum(axis=1)
+        last = visits[np.arange(len(visits)), np.maximum(n_vis - 1, 0)]
+        change = np.where(n_vis >= 2, last - visits[:, 0], np.nan)
+    ols = {"il2": _nanmean(slope[arm == 1]), "placebo": _nanmean(slope[arm == 0])}
     out = {
         "survival_end": {"il2": _km_at(T[arm == 1], E[arm == 1], end), "placebo": _km_at(T[arm == 0], E[arm == 0], end)},
         "logrank_p": _logrank(T, E, arm),
         "hr": _cox(T, E, arm),
         "hr_adjusted": _cox(T, E, arm, covariates),
-        "alsfrs_slope": {"il2": _nanmean(slope[arm == 1]), "placebo": _nanmean(slope[arm == 0])},
+        "alsfrs_slope": ({k: overall[k] for k in ("il2", "placebo")} if mixed else ols),
+        "alsfrs_slope_per_patient": ols,
         "interaction_p": interaction_p(T, E, arm, stratum),
         "by_stratum": {},
     }
+    if mixed:
+        out["alsfrs_mixed"] = overall
+        out["cafs"] = cafs_test(T, E, change, arm)
     for s, name in enumerate(STRATA):
         k = stratum == s
         out["by_stratum"][name] = {
@@ -236,8 +331,12 @@ def analyse(arm, stratum, T, E, slope, covariates, design_: TrialDesign) -> dict
             "logrank_p": _logrank(T[k], E[k], arm[k]),
             "survival_end": {"il2": _km_at(T[k & (arm == 1)], E[k & (arm == 1)], end),
                              "placebo": _km_at(T[k & (arm == 0)], E[k & (arm == 0)], end)},
-            "alsfrs_slope": {"il2": _nanmean(slope[k & (arm == 1)]), "placebo": _nanmean(slope[k & (arm == 0)])},
+            "alsfrs_slope": ({a: strata[s][a] for a in ("il2", "placebo")} if mixed else
+                             {"il2": _nanmean(slope[k & (arm == 1)]), "placebo": _nanmean(slope[k & (arm == 0)])}),
         }
+        if mixed:
+            out["by_stratum"][name]["alsfrs_mixed"] = strata[s]
+            out["by_stratum"][name]["cafs"] = cafs_test(T[k], E[k], change[k], arm[k])
     return out
 
 
@@ -260,13 +359,17 @@ def run_replicate(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, rng:
     arm = arm[ok]
     cumhaz, alsfrs, pnfh_all = (res[n][ok] for n in ("cumulative_hazard", "alsfrs_r", "pnfh_csf"))
     T, E = death_times(cumhaz, res.time, rng)
+    if design_.dropout_per_year > 0:  # loss to follow-up other than death: censored there, no visits after
+        lost = rng.exponential(365.25 / design_.dropout_per_year, len(T))
+        E = E & (T <= lost)
+        T = np.minimum(T, lost)
     slope, visit_days, visits = alsfrs_slopes(alsfrs, res.time, T, design_, rng)
     pnfh = pnfh_all[:, 0]
     stratum = stratum_of(pnfh, design_.pnfh_cutoffs)
     # adjusted for what drives death in the simulation (ALSFRS-R at entry, via the reserve; CSF pNfH, via the loss
     # rate); age is sampled for eligibility but has no effect on the simulated hazard, so it is not adjusted for
     cov = {"alsfrs_r0": alsfrs[:, 0], "log_pnfh": np.log(pnfh)}
-    return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_),
+    return Replicate(arm, stratum, T, E, slope, pnfh, analyse(arm, stratum, T, E, slope, cov, design_, visit_days, visits),
                      visit_days, visits, params, res.failures)
 
 
@@ -341,7 +444,24 @@ class TrialResult:
         power_all = power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], a)
         power_by = {s: power_share([x["by_stratum"][s]["logrank_p"] for x in A],
                                    [x["by_stratum"][s]["hr"][0] for x in A], a) for s in STRATA}
-        return {
+        extra = {}
+        if all("alsfrs_mixed" in x for x in A):
+            def effect(blocks):
+                d = [b["difference"] for b in blocks]
+                return {"median": _median(d), "ci95": _pct(d, (2.5, 97.5)),
+                        "share_significant_benefit": float(np.mean([b["p"] < a and b["difference"] > 0 for b in blocks])),
+                        "estimable_replicates": int(np.sum(np.isfinite(d)))}
+            extra["alsfrs_slope_effect"] = {"overall": effect([x["alsfrs_mixed"] for x in A]),
+                                            **{s: effect([x["by_stratum"][s]["alsfrs_mixed"] for x in A]) for s in STRATA}}
+
+            def cafs(pairs):
+                return {"median_p": _median([c[0] for c in pairs]),
+                        "share_significant_benefit": float(np.mean([c[0] < a and c[1] > 0.5 for c in pairs])),
+                        "median_probability_il2_ranks_higher": _median([c[1] for c in pairs])}
+            extra["cafs"] = {"overall": cafs([x["cafs"] for x in A]),
+                             **{s: cafs([x["by_stratum"][s]["cafs"] for x in A]) for s in STRATA},
+                             "test": "CAFS (Berry 2013): deaths ranked by time, survivors by ALSFRS-R change; Mann-Whitney"}
+        core = {
             "design": self.design.name,
             "regimen": {"name": self.regimen.name, "description": self.regimen.description, "summary": self.regimen.summary()},
             "n_per_arm": self.design.n_per_arm,
@@ -364,11 +484,17 @@ class TrialResult:
                               "share_below_alpha": float(np.mean([x.get("interaction_p", math.nan) < a for x in A])),
                               "test": "Cox likelihood ratio, arm x CSF-pNfH stratum (strata with deaths in both arms)"},
             "alsfrs_slope_by_stratum": {s: by[s]["alsfrs_slope"] for s in STRATA},
+            "alsfrs_analysis": ("linear mixed model of repeated scores (statsmodels MixedLM, REML; random intercept and "
+                                "slope per patient; scores until death or loss to follow-up)"
+                                if self.design.alsfrs_analysis == "mixed" else "per-patient least-squares slopes"),
+            "dropout_per_year": self.design.dropout_per_year,
             "power_by_stratum": {s: power_by[s][0] for s in STRATA},
             "power_by_stratum_ci95": {s: power_by[s][1] for s in STRATA},
             "units": {"survival": "1 (Kaplan-Meier)", "hr": "1 (IL-2 vs placebo, Cox)", "alsfrs_slope": "points/month",
+                      "alsfrs_slope_effect": "points/month (IL-2 minus placebo)",
                       "follow_up_days": "day", "power": "1 (share of replicates)"},
         }
+        return {**core, **extra}
 
 
 def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
@@ -401,12 +527,12 @@ def power_curve(design_: TrialDesign, regimen: "Regimen | str", spec: Population
                 replicates: int, seed: int, *, progress: Callable[[int, int], None] | None = None,
                 **kw) -> list[dict]:
     """Power (:data:`POWER_TEST`, overall) with its Monte-Carlo interval and the median hazard ratio for each
-    number of patients per arm."""
+    number of patients per arm. Survival only: ALSFRS-R is summarised by per-patient slopes, not the mixed model."""
     from dataclasses import replace
 
     rows = []
     for k, n in enumerate(n_per_arm):
-        res = run_trial(replace(design_, n_per_arm=int(n)), regimen, spec, replicates, seed + k, **kw)
+        res = run_trial(replace(design_, n_per_arm=int(n), alsfrs_analysis="slopes"), regimen, spec, replicates, seed + k, **kw)
         s = res.summary()
         rows.append({"n_per_arm": int(n), "power": s["power_overall"], "power_ci95_low": s["power_overall_ci95"][0],
                      "power_ci95_high": s["power_overall_ci95"][1], "hr_median": s["hr_overall"]["median"],
