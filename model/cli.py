@@ -28,7 +28,7 @@ def _scheduler(args: argparse.Namespace):  # noqa: ANN202
     """``--scheduler``: ``auto`` is the process pool from 8 replicates, else this process."""
     if args.scheduler != "auto":
         return args.scheduler
-    return "processes" if args.replicates >= 8 else None
+    return "processes" if getattr(args, "replicates", getattr(args, "verify_replicates", 0)) >= 8 else None
 
 
 def _split(value: str) -> list[str]:
@@ -355,10 +355,38 @@ def _progress(label: str):
     return cb
 
 
-def _spec(path: str | None):
+#: The parameter set of the trial-facing commands (scenario, trial, compare-regimens, power): the trial-informed
+#: one; ``--params calibrated`` gives the literature-only set.
+TRIAL_FACING_PARAMS = "mirocals-informed"
+
+
+def _spec(path: str | None, params: str | None = None):
+    """The population spec (``--population``), centred on ``--params`` when given (announced on stderr)."""
     from .cohort import load_population_spec
 
-    return load_population_spec(path or "population")
+    spec = load_population_spec(path or "population")
+    if params is None:
+        return spec
+    from .parameters import load_parameters
+
+    ps = load_parameters(params)
+    spec = spec.centred_on(ps)
+    kind = ("trial-informed: fitted to the MIROCALS low-stratum HR, so that number is a fit here, not a prediction"
+            if ps.name == TRIAL_FACING_PARAMS else "literature-only" if ps.name == "calibrated" else ps.title or ps.name)
+    print(f"il2als: parameter set '{ps.name}' ({kind})", file=sys.stderr, flush=True)
+    return spec
+
+
+def _replace_design(d, **changes):  # noqa: ANN001, ANN202
+    from dataclasses import replace
+
+    return replace(d, **changes)
+
+
+def _set_record(spec) -> dict:  # noqa: ANN001
+    """What a manifest says about the parameter set behind a run."""
+    c = spec.centre
+    return {"name": c.name, "title": c.title, "files": list(c.files)}
 
 
 def _positive_int(value: int, flag: str) -> int:
@@ -381,7 +409,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     reg = as_regimen(args.regimen)
     if len(reg) == 0:
         raise Il2alsError("--regimen has no doses; a scenario compares a regimen with placebo")
-    spec = _spec(args.population)
+    spec = _spec(args.population, args.params)
     t0 = time.perf_counter()
     print(f"il2als: scenario {args.name}: {args.n} patients per group, placebo vs {reg.name}, {args.days:g} days ...",
           file=sys.stderr, flush=True)
@@ -389,15 +417,16 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        _write_rows(tmp / "scenario.csv", res.rows)
-        _write_rows(tmp / "effects.csv", res.effects)
+        _write_rows(tmp / "scenario.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
+        _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
         if not args.no_plot:
             from .plots import plot_scenario, save_figure
 
-            fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group\n"
+            fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group, "
+                                           f"parameter set '{spec.centre.name}'\n"
                                            f"placebo (dashed) vs {reg.description or reg.summary()}")
             save_figure(fig, tmp / "scenario.png")
-        finish_run(tmp, scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
+        finish_run(tmp, parameter_set=_set_record(spec), scenario=args.name, n_per_group=args.n, seed=args.seed, days=args.days,
                        regimen={"name": reg.name, "description": reg.description, "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        references=spec.centre.cited(),
@@ -455,8 +484,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         d = replace(d, n_per_arm=_positive_int(args.n_per_arm, "--n-per-arm"))
+    if args.dropout_per_year is not None:
+        if not (0 <= args.dropout_per_year < 10):
+            raise Il2alsError(f"--dropout-per-year {args.dropout_per_year:g} must lie in [0, 10), e.g. 0.05")
+        d = _replace_design(d, dropout_per_year=args.dropout_per_year)
+    d = _replace_design(d, alsfrs_analysis=args.alsfrs_analysis)
     reg = as_regimen(args.regimen)
-    spec = _spec(args.population)
+    spec = _spec(args.population, args.params)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
     from dataclasses import replace as _replace
@@ -466,7 +500,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=_scheduler(args),
                     options=_replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
-    summary = res.summary()
+    summary = {"parameter_set": spec.centre.name, **res.summary()}
     if args.expected_n:
         from .biology import expected_hazard_ratio
 
@@ -483,7 +517,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
         rows = []
         for k, r in enumerate(res.replicates):
             a = r.analysis
-            row = {"replicate": k, "hr": a["hr"][0], "hr_lo": a["hr"][1], "hr_hi": a["hr"][2], "logrank_p": a["logrank_p"],
+            row = {"parameter_set": spec.centre.name, "replicate": k, "hr": a["hr"][0], "hr_lo": a["hr"][1], "hr_hi": a["hr"][2], "logrank_p": a["logrank_p"],
                    "survival_end_il2": a["survival_end"]["il2"], "survival_end_placebo": a["survival_end"]["placebo"],
                    "alsfrs_slope_il2 [points/month]": a["alsfrs_slope"]["il2"],
                    "alsfrs_slope_placebo [points/month]": a["alsfrs_slope"]["placebo"]}
@@ -498,12 +532,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if not args.no_plot:
             from .plots import plot_forest, plot_km, save_figure
 
-            fig = plot_km(res, title=f"il2als {__version__}: virtual {d.name} trial\n{reg.description or reg.summary()}")
+            fig = plot_km(res, title=f"il2als {__version__}: virtual {d.name} trial, parameter set '{spec.centre.name}'\n"
+                                     f"{reg.description or reg.summary()}")
             save_figure(fig, tmp / "km.png")
             ax = plot_forest(summary)
             save_figure(ax, tmp / "forest.png")
-        finish_run(tmp, design=d.__dict__, regimen={"name": reg.name, "description": reg.description,
-                                                         "summary": reg.summary()},
+        finish_run(tmp, parameter_set=_set_record(spec), design=d.__dict__,
+                   regimen={"name": reg.name, "description": reg.description, "summary": reg.summary()},
                        population={"name": spec.name, "omega": spec.omega, "factor": spec.factor},
                        seed=args.seed, replicates=args.replicates, references=spec.centre.cited(),
                        seconds=round(res.seconds, 2), power_test=summary["power_test"],
@@ -519,7 +554,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
     for k, b in s["hr_by_stratum"].items():
         print(f"  stratum {k:<9} n~{b['n_median']:.0f}: HR {b['median']:.3f} ({b['ci95'][0]:.3f}-{b['ci95'][1]:.3f}); "
               f"power {s['power_by_stratum'][k]:.2f}")
-    print(f"ALSFRS-R slope [points/month]: IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
+    print(f"ALSFRS-R slope [points/month] ({'mixed model' if 'alsfrs_slope_effect' in s else 'per-patient slopes'}): "
+          f"IL-2 {s['alsfrs_slope']['il2']:.3f}, placebo {s['alsfrs_slope']['placebo']:.3f}")
+    if "alsfrs_slope_effect" in s:
+        for k, b in s["alsfrs_slope_effect"].items():
+            print(f"  slope effect {k:<9}: {b['median']:+.3f} points/month ({b['ci95'][0]:+.3f} to {b['ci95'][1]:+.3f}); "
+                  f"significant benefit in {b['share_significant_benefit']:.0%}; CAFS median p {s['cafs'][k]['median_p']:.3f}")
     print(f"treatment x stratum interaction (Cox likelihood ratio): median p {s['interaction_p']['median']:.3f}, "
           f"p < {d.alpha:g} in {s['interaction_p']['share_below_alpha']:.0%} of replicates")
     if "expected_hr_overall" in s:
@@ -546,7 +586,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     regs = [as_regimen(r) for r in names]
     if not (args.days > 0):
         raise Il2alsError(f"--days {args.days:g} must be positive")
-    spec = _spec(args.population)
+    spec = _spec(args.population, args.params)
     t0 = time.perf_counter()
     print(f"il2als: comparing {len(regs)} regimens with placebo in {args.n} virtual patients by CSF-pNfH stratum ...",
           file=sys.stderr, flush=True)
@@ -554,15 +594,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        _write_rows(tmp / "regimens.csv", res.rows)
-        _write_rows(tmp / "effects.csv", res.effects)
+        _write_rows(tmp / "regimens.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
+        _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
         if not args.no_plot:
             from .plots import plot_regimen_comparison, save_figure
 
             fig = plot_regimen_comparison(res, title=f"il2als {__version__}: regimens vs placebo by CSF-pNfH stratum, "
-                                                     f"{args.n} virtual patients, {args.days:g} days (medians)")
+                                                     f"{args.n} virtual patients, {args.days:g} days (medians), "
+                                                     f"parameter set '{spec.centre.name}'")
             save_figure(fig, tmp / "regimens.png")
-        finish_run(tmp, regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
+        finish_run(tmp, parameter_set=_set_record(spec), regimens=[{"name": r.name, "description": r.description, "summary": r.summary()} for r in regs],
                        n=args.n, seed=args.seed, days=args.days, population={"name": spec.name},
                        references=spec.centre.cited(), outputs=["regimens.csv", "effects.csv", "regimens.png"])
     rows = {(r["group"], r["arm"]): r for r in res.rows}
@@ -600,7 +641,7 @@ def cmd_power(args: argparse.Namespace) -> int:
             raise Il2alsError(f"--days {args.days:g} must be positive")
         d = replace(d, follow_up_days=args.days)
     reg = as_regimen(args.regimen)
-    spec = _spec(args.population)
+    spec = _spec(args.population, args.params)
     if args.enrich:
         try:
             lo, hi = (float(x) if x.strip() else None for x in args.enrich.split(":"))
@@ -612,16 +653,17 @@ def cmd_power(args: argparse.Namespace) -> int:
                        scheduler=_scheduler(args))
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        _write_rows(tmp / "power.csv", rows)
+        _write_rows(tmp / "power.csv", [{"parameter_set": spec.centre.name, **r} for r in rows])
         if not args.no_plot:
             from .plots import plot_power, save_figure
 
             ax = plot_power([r["n_per_arm"] for r in rows], [r["power"] for r in rows],
                             label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}",
                             ci=[(r["power_ci95_low"], r["power_ci95_high"]) for r in rows], alpha=d.alpha)
-            ax.set_title(f"il2als {__version__}: power from {args.replicates} virtual trials per size", fontsize=10)
+            ax.set_title(f"il2als {__version__}: power from {args.replicates} virtual trials per size, "
+                         f"parameter set '{spec.centre.name}'", fontsize=10)
             save_figure(ax, tmp / "power.png")
-        finish_run(tmp, design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
+        finish_run(tmp, parameter_set=_set_record(spec), design=d.__dict__, regimen={"name": reg.name, "summary": reg.summary()},
                        population={"name": spec.name, "pnfh_range": list(spec.pnfh_range)}, seed=args.seed,
                        replicates=args.replicates, power_test=POWER_TEST, seconds=round(time.perf_counter() - t0, 2))
     print(f"power: {POWER_TEST}, alpha {d.alpha:g}")
@@ -629,6 +671,135 @@ def cmd_power(args: argparse.Namespace) -> int:
         print(f"n per arm {r['n_per_arm']:>5}: power {r['power']:.2f} (95% MC {r['power_ci95_low']:.2f}-"
               f"{r['power_ci95_high']:.2f}), median HR {r['hr_median']:.3f}")
     print(f"il2als: wrote {out}/power.csv, power.png, manifest.json")
+    return 0
+
+
+def cmd_design_phase3(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from .io import atomic_dir, finish_run
+    from .phase3 import FAMILY, design_rows, optimise_schedule
+    from .trial import POWER_TEST, power_share, run_trial
+
+    for flag, v, lo in (("--n-search", args.n_search, 10), ("--n-expected", args.n_expected, 100),
+                        ("--maxiter", args.maxiter, 1), ("--popsize", args.popsize, 2)):
+        if v < lo:
+            raise Il2alsError(f"{flag} {v} must be a whole number >= {lo}")
+    if not 0 <= args.verify_replicates <= 100_000:
+        raise Il2alsError(f"--verify-replicates {args.verify_replicates} must be a whole number from 0 to 100,000")
+    t0 = time.perf_counter()
+    spec = _spec(args.population, args.params)
+    chosen = spec.centre.name
+    print(f"il2als: (a) schedule search in high-pNfH patients (> 3700 pg/mL), {args.n_search} virtual patients, "
+          f"differential evolution ({args.maxiter} generations of {args.popsize * 5}) ...", file=sys.stderr, flush=True)
+    search = optimise_schedule(spec.enriched(3700.0), args.n_search, args.seed, maxiter=args.maxiter,
+                               popsize=args.popsize,
+                               progress=lambda g, f: print(f"il2als:   generation {g}/{args.maxiter}: best objective "
+                                                           f"{f:.4f}", file=sys.stderr, flush=True))
+    print(f"il2als:   best: {search.best.name} (cumulative-hazard ratio {search.hazard_ratio:.3f} vs MIROCALS "
+          f"{search.reference_hazard_ratio:.3f}; effector peak {search.effector_peak:.4f} <= {search.reference_effector_peak:.4f})",
+          file=sys.stderr, flush=True)
+    sets = {chosen: spec}
+    if not args.no_sensitivity:
+        from .cohort import load_population_spec
+        from .parameters import load_parameters
+
+        sets["calibrated (literature-only)"] = load_population_spec(args.population or "population").centred_on(
+            load_parameters("calibrated"))
+        if chosen == "mirocals-informed":
+            from .variants import trial_informed
+
+            info = trial_informed(args.params)
+            for name, v in info["fits"].items():
+                if name != info["variant"]:
+                    sets[f"{name} (fitted)"] = v.spec
+            if info["weak_end"] is not None:
+                sets[f"{info['variant']} at the trial's weakest coupling"] = info["weak_end"].spec
+    print(f"il2als: (b, c) expected HR and sample size: {len(sets)} parameter set(s) x 6 designs, "
+          f"{args.n_expected} patients in both arms each ...", file=sys.stderr, flush=True)
+    rows = design_rows(sets, {"reference": search.reference, "optimised": search.best}, args.n_expected, args.seed,
+                       progress=lambda m: print(f"il2als:   {m}", file=sys.stderr, flush=True))
+    mine = [r for r in rows if r["parameter_set"] == chosen and r.get("patients_80")]
+    check = None
+    if mine and args.verify_replicates:
+        best = min(mine, key=lambda r: r["patients_80"])
+        from .phase3 import DESIGNS
+        from .trial import TrialDesign
+
+        _, lo, hi, which = next(x for x in DESIGNS if x[0] == best["design"])
+        n_arm = best["patients_80"] // 2
+        print(f"il2als: checking Schoenfeld's 80% by simulation: {args.verify_replicates} virtual trials of "
+              f"{2 * n_arm} patients ({best['design']}) ...", file=sys.stderr, flush=True)
+        s = spec if (lo == 0 and math.isinf(hi)) else spec.enriched(lo, hi)
+        res = run_trial(TrialDesign(name="phase3", n_per_arm=n_arm, alsfrs_analysis="slopes"),
+                        search.best if which == "optimised" else search.reference, s, args.verify_replicates,
+                        args.seed, scheduler=_scheduler(args))
+        A = [r.analysis for r in res.replicates]
+        pw, ci = power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], 0.05)
+        check = {"design": best["design"], "patients": 2 * n_arm, "nominal_power": 0.8, "simulated_power": pw,
+                 "simulated_power_ci95": ci, "replicates": args.verify_replicates, "test": POWER_TEST}
+    summary = {"parameter_set": chosen,
+               "schedule_search": {"population": "CSF pNfH > 3700 pg/mL", "n_patients": search.n_patients,
+                                   "family": {k: list(v) for k, v in FAMILY.__dict__.items()},
+                                   "constraint": "median peak effector activation <= the MIROCALS schedule's, same patients",
+                                   "best": {"schedule": search.best.name, "doses": len(search.best),
+                                            "total_dose_miu": sum(d.amount for d in search.best.doses) / 1e6,
+                                            "cumulative_hazard_ratio": search.hazard_ratio,
+                                            "effector_peak": search.effector_peak},
+                                   "reference": {"schedule": search.reference.name,
+                                                 "cumulative_hazard_ratio": search.reference_hazard_ratio,
+                                                 "effector_peak": search.reference_effector_peak},
+                                   "evaluations": len(search.evaluations), "optimiser_converged": search.converged,
+                                   "optimiser_message": search.message},
+               "designs": rows, "simulated_power_check": check,
+               "sample_size_method": "Schoenfeld 1983: events = 4 (z_0.975 + z_power)^2 / log(HR)^2, patients = events / "
+                                     "(P(death by day 640) x (1 - loss to follow-up, 5%/year)); HR = paired expected HR",
+               "units": {"expected_hr": "1", "death_probability": "1", "patients": "1 (total, 1:1)",
+                         "cumulative_hazard_ratio": "1", "effector_peak": "1 (relative to baseline)"}}
+    out = Path(args.out)
+    with atomic_dir(out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _write_rows(tmp / "sample_size.csv", rows)
+        _write_rows(tmp / "schedules.csv", [{"parameter_set": chosen, **e} for e in search.evaluations])
+        if not args.no_plot:
+            from .plots import plot_sample_size, plot_schedule_search, save_figure
+
+            fig = plot_schedule_search(search.evaluations, (search.reference_effector_peak, search.reference_hazard_ratio),
+                                       (search.effector_peak, search.hazard_ratio),
+                                       title=f"il2als {__version__}: schedules searched for CSF pNfH > 3700 pg/mL "
+                                             f"({search.n_patients} virtual patients, parameter set '{chosen}')\n"
+                                             f"best: {search.best.name}")
+            save_figure(fig, tmp / "schedule_search.png")
+            fig = plot_sample_size(rows, chosen, title=f"il2als {__version__}: confirmatory trial size (Schoenfeld, "
+                                                       f"two-sided 5%, 640 days, 5%/year lost), parameter set '{chosen}'")
+            save_figure(fig, tmp / "sample_size.png")
+        finish_run(tmp, parameter_set=_set_record(spec), seed=args.seed, n_search=args.n_search,
+                   n_expected=args.n_expected, seconds=round(time.perf_counter() - t0, 1),
+                   outputs=["summary.json", "sample_size.csv", "schedules.csv"]
+                   + ([] if args.no_plot else ["schedule_search.png", "sample_size.png"]))
+    print(f"(a) best schedule for CSF pNfH > 3700 pg/mL: {search.best.name}")
+    print(f"    cumulative-hazard ratio {search.hazard_ratio:.3f} (MIROCALS schedule {search.reference_hazard_ratio:.3f}); "
+          f"median peak effector activation {search.effector_peak:.4f} (ceiling {search.reference_effector_peak:.4f})")
+    print(f"(b) {'design':<46}{'expected HR':>12}{'P(death)':>10}{'N 80%':>9}{'N 90%':>9}   [{chosen}]")
+    for r in rows:
+        if r["parameter_set"] == chosen:
+            n80, n90 = r["patients_80"], r["patients_90"]
+            print(f"    {r['design']:<46}{r['expected_hr [1]']:>12.3f}{r['death_probability [1]']:>10.3f}"
+                  f"{(f'{n80:,}' if n80 else '-'):>9}{(f'{n90:,}' if n90 else '-'):>9}")
+    if len(sets) > 1:
+        print("(c) sensitivity, patients for 80% power:")
+        for label in sets:
+            if label != chosen:
+                vals = "; ".join(f"{r['design']}: {r['patients_80']:,}" if r["patients_80"] else f"{r['design']}: -"
+                                 for r in rows if r["parameter_set"] == label)
+                print(f"    {label}: {vals}")
+    if check:
+        print(f"simulated power at {check['patients']} patients ({check['design']}): {check['simulated_power']:.2f} "
+              f"(95% MC {check['simulated_power_ci95'][0]:.2f}-{check['simulated_power_ci95'][1]:.2f}; nominal 0.80)")
+    print(f"il2als: wrote {out}/summary.json, sample_size.csv, schedules.csv"
+          f"{'' if args.no_plot else ', schedule_search.png, sample_size.png'}, manifest.json "
+          f"({time.perf_counter() - t0:.0f} s)")
     return 0
 
 
@@ -786,6 +957,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _params_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default=TRIAL_FACING_PARAMS,
+                        help=f"parameter set at the population's centre (default: {TRIAL_FACING_PARAMS}, fitted to the "
+                             "MIROCALS low-stratum HR; 'calibrated' for the literature-only set)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="il2als", description="Mechanistic model of low-dose IL-2 in ALS.")
     p.add_argument("--version", action="version", version=f"il2als {__version__}")
@@ -823,6 +1000,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=1, help="random seed (reproduces the population exactly)")
     c.add_argument("--days", type=float, default=640.0, help="duration in days (default 640)")
     c.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    _params_flag(c)
     c.add_argument("--out", required=True, help="output folder (replaced atomically)")
     c.add_argument("--no-plot", action="store_true")
     c.set_defaults(func=cmd_scenario)
@@ -834,12 +1012,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=1, help="random seed")
     tr.add_argument("--n-per-arm", type=int, default=None, help="override the design's patients per arm")
     tr.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    _params_flag(tr)
     tr.add_argument("--out", required=True, help="output folder (replaced atomically)")
     tr.add_argument("--no-plot", action="store_true")
     tr.add_argument("--scheduler", default="auto", help="auto (default: a process pool on every core from 8 replicates, "
                                                         "else this process), threads, processes, or a Dask address tcp://host:port")
     tr.add_argument("--on-failure", default="fail", choices=["fail", "skip"],
                     help="a patient the solver cannot integrate: stop (fail) or exclude and report (skip)")
+    tr.add_argument("--dropout-per-year", type=float, default=None,
+                    help="loss to follow-up other than death, per year (default: the design's, 0.05 for mirocals)")
+    tr.add_argument("--alsfrs-analysis", default="mixed", choices=["mixed", "slopes"],
+                    help="ALSFRS-R: mixed model of repeated scores + CAFS (default), or per-patient slopes (faster)")
     tr.add_argument("--expected-n", type=int, default=2000, help="patients of the paired expected effect (both arms, "
                                                                "common random numbers; 0 to skip)")
     tr.add_argument("--nonmem", action="store_true", help="also write the first replicate as a NONMEM-style dataset.csv "
@@ -853,6 +1036,7 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--seed", type=int, default=1)
     cr.add_argument("--days", type=float, default=640.0)
     cr.add_argument("--population", default=None)
+    _params_flag(cr)
     cr.add_argument("--out", required=True)
     cr.add_argument("--no-plot", action="store_true")
     cr.set_defaults(func=cmd_compare)
@@ -867,9 +1051,27 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--enrich", default=None, help="eligible baseline CSF-pNfH LOW:HIGH in pg/mL, e.g. ':3700'")
     pw.add_argument("--seed", type=int, default=1)
     pw.add_argument("--population", default=None)
+    _params_flag(pw)
     pw.add_argument("--out", required=True)
     pw.add_argument("--no-plot", action="store_true")
     pw.set_defaults(func=cmd_power)
+
+    d3 = sub.add_parser("design-phase3", help="the phase 3 question: a schedule for high-pNfH patients under the effector "
+                                              "ceiling, and trial size for 80/90% power by design and hypothesis")
+    _params_flag(d3)
+    d3.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    d3.add_argument("--n-search", type=int, default=120, help="virtual high-pNfH patients of the schedule search")
+    d3.add_argument("--maxiter", type=int, default=10, help="generations of the differential evolution")
+    d3.add_argument("--popsize", type=int, default=6, help="population of the differential evolution per parameter")
+    d3.add_argument("--n-expected", type=int, default=1500, help="patients (both arms) per expected HR")
+    d3.add_argument("--verify-replicates", type=int, default=40,
+                    help="virtual trials to check Schoenfeld's 80%% by simulation (0 to skip)")
+    d3.add_argument("--no-sensitivity", action="store_true", help="only the chosen parameter set (no variants)")
+    d3.add_argument("--scheduler", default="auto", help="auto, threads, processes, or a Dask address tcp://host:port")
+    d3.add_argument("--seed", type=int, default=1)
+    d3.add_argument("--out", required=True)
+    d3.add_argument("--no-plot", action="store_true")
+    d3.set_defaults(func=cmd_design_phase3)
 
     po = sub.add_parser("population", help="sample a virtual population; write its patients and distributions")
     po.add_argument("--n", type=int, default=2000)
@@ -953,7 +1155,8 @@ def build_parser() -> argparse.ArgumentParser:
 #: Whole-number options that must be >= 1 wherever a command has them, and the most one run may ask for.
 _COUNTS = {"n": ("--n", 1_000_000), "replicates": ("--replicates", 100_000), "n_starts": ("--n-starts", 1_000),
            "n_population": ("--n-population", 1_000_000), "base_samples": ("--base-samples", 1_048_576),
-           "dose_slots": ("--dose-slots", 10_000)}
+           "dose_slots": ("--dose-slots", 10_000), "n_search": ("--n-search", 100_000),
+           "n_expected": ("--n-expected", 1_000_000), "maxiter": ("--maxiter", 1_000), "popsize": ("--popsize", 100)}
 
 
 def _check_common(args: argparse.Namespace) -> None:

@@ -530,3 +530,75 @@ def plot_stratum_biology(biology, effect=None, title: str = ""):
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def plot_schedule_search(evaluations: list[dict], reference: tuple[float, float], best: tuple[float, float],
+                         title: str = ""):
+    """Every schedule the optimiser evaluated: median peak effector activation (x) against the cumulative-hazard
+    ratio in the search cohort (y), coloured by total dose; the reference regimen's ceiling as a line. Returns
+    the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
+    ok = [e for e in evaluations if np.isfinite(e["hazard_ratio [1]"])]
+    x = np.array([e["effector_peak [1]"] for e in ok])
+    y = np.array([e["hazard_ratio [1]"] for e in ok])
+    tot = np.array([e["total_dose [MIU]"] for e in ok])
+    feas = np.array([e["feasible"] for e in ok], bool)
+    ax.scatter(x[~feas], y[~feas], s=10, color="0.75", label="over the effector ceiling")
+    sc = ax.scatter(x[feas], y[feas], s=14, c=tot[feas], cmap="viridis", label="within the ceiling")
+    fig.colorbar(sc, ax=ax, label="total IL-2 over 18 months [MIU]")
+    ax.axvline(reference[0], color="#d62728", ls="--", lw=1, label="ceiling: MIROCALS median peak")
+    ax.plot(*reference, "*", color="#d62728", ms=14, label="MIROCALS schedule")
+    ax.plot(*best, "P", color="k", ms=11, label="optimised schedule")
+    ax.set_xlabel("median peak effector activation (1 = baseline) [1]")
+    ax.set_ylabel("cumulative-hazard ratio at 640 days, IL-2 vs placebo [1]")
+    ax.set_xlim(min(x.min(), reference[0]) - 0.005, min(x.max(), reference[0] + 3 * (reference[0] - 1)) + 0.005)
+    ax.grid(alpha=0.25)
+    ax.legend(fontsize=8, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_sample_size(rows: list[dict], chosen: str, title: str = ""):
+    """Patients for 80% and 90% power per design (bars: the chosen parameter set; dots: the other sets, for
+    sensitivity), log scale. Designs without a benefit to detect are marked. Returns the Figure."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    designs = list(dict.fromkeys(r["design"] for r in rows))
+    sets = list(dict.fromkeys(r["parameter_set"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.5 * len(designs) + 2.5), sharey=True, constrained_layout=True)
+    for ax, key in zip(axes, ("patients_80", "patients_90")):
+        for k, dname in enumerate(designs):
+            y = len(designs) - 1 - k
+            for j, sname in enumerate(sets):
+                r = next((r for r in rows if r["design"] == dname and r["parameter_set"] == sname), None)
+                if r is None:
+                    continue
+                v = r.get(key)
+                if sname == chosen:
+                    if v:
+                        ax.barh(y, v, color="#1f77b4", alpha=0.6, height=0.6)
+                        ax.text(v * 1.05, y, f"{v:,}", va="center", fontsize=8)
+                    else:
+                        ax.text(1.2e2, y, "no benefit to detect", va="center", fontsize=8, color="#d62728")
+                elif v:
+                    ax.plot(v, y + 0.25 - 0.1 * j, "o", ms=4, color=_CYCLE[(j + 1) % len(_CYCLE)],
+                            label=sname if k == 0 else None)
+        ax.set_xscale("log")
+        ax.set_xlim(100, 1e6)
+        ax.set_xlabel(f"patients (total, 1:1) for {key[-2:]}% power [1]")
+        ax.grid(alpha=0.25, axis="x")
+    axes[0].set_yticks(range(len(designs)))
+    axes[0].set_yticklabels(list(reversed(designs)), fontsize=8)
+    axes[1].legend(fontsize=7, loc="lower right", title=f"bars: {chosen}; dots:", title_fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig

@@ -35,7 +35,7 @@ def test_corpus_is_large_and_covers_every_command():
     commands = {c["args"][0] for c in CASES if c["args"]}
     assert len(CASES) >= 150
     assert commands >= {"simulate", "scenario", "trial", "compare-regimens", "power", "population", "check", "fit",
-                        "export-sbml", "export-petab", "sensitivity", "params"}
+                        "export-sbml", "export-petab", "sensitivity", "params", "design-phase3"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[" ".join(c["args"][:2]) + f"-{i}" for i, c in enumerate(CASES)])

@@ -125,11 +125,13 @@ def test_compare_regimens_power_and_population_commands(tmp_path):
     r = run("compare-regimens", "--regimens", "mirocals,mirocals-6miu", "--n", "60", "--days", "90", "--out", str(tmp_path / "c"))
     assert r.returncode == 0, r.stderr
     rows = (tmp_path / "c" / "effects.csv").read_text().splitlines()
-    assert rows[0].startswith("group,arm,versus") and len(rows) >= 1 + 2 * 2
+    assert rows[0].startswith("parameter_set,group,arm,versus") and len(rows) >= 1 + 2 * 2
+    assert all(r.startswith("mirocals-informed,") for r in rows[1:])  # the default set, named on every row
     assert (tmp_path / "c" / "regimens.png").stat().st_size > 10_000
     r = run("power", "--n-per-arm", "20,40", "--replicates", "2", "--enrich", ":3700", "--days", "120", "--out", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "p" / "power.csv").read_text().splitlines()[0].startswith("n_per_arm,power")
+    assert (tmp_path / "p" / "power.csv").read_text().splitlines()[0].startswith("parameter_set,n_per_arm,power")
+    assert "parameter set 'mirocals-informed'" in r.stderr
     r = run("population", "--n", "150", "--seed", "3", "--out", str(tmp_path / "q"))
     assert r.returncode == 0, r.stderr
     head = (tmp_path / "q" / "cohort.csv").read_text().splitlines()[0]
