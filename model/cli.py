@@ -693,8 +693,10 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
     chosen = spec.centre.name
     print(f"il2als: (a) schedule search in high-pNfH patients (> 3700 pg/mL), {args.n_search} virtual patients, "
           f"differential evolution ({args.maxiter} generations of {args.popsize * 5}) ...", file=sys.stderr, flush=True)
+    if args.max_total_miu is not None and not (args.max_total_miu > 0 and math.isfinite(args.max_total_miu)):
+        raise Il2alsError(f"--max-total-miu {args.max_total_miu:g} must be a positive number of MIU, e.g. 180")
     search = optimise_schedule(spec.enriched(3700.0), args.n_search, args.seed, maxiter=args.maxiter,
-                               popsize=args.popsize,
+                               popsize=args.popsize, max_total_miu=args.max_total_miu,
                                progress=lambda g, f: print(f"il2als:   generation {g}/{args.maxiter}: best objective "
                                                            f"{f:.4f}", file=sys.stderr, flush=True))
     print(f"il2als:   best: {search.best.name} (cumulative-hazard ratio {search.hazard_ratio:.3f} vs MIROCALS "
@@ -742,7 +744,8 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
     summary = {"parameter_set": chosen,
                "schedule_search": {"population": "CSF pNfH > 3700 pg/mL", "n_patients": search.n_patients,
                                    "family": {k: list(v) for k, v in FAMILY.__dict__.items()},
-                                   "constraint": "median peak effector activation <= the MIROCALS schedule's, same patients",
+                                   "constraint": "median peak effector activation <= the MIROCALS schedule's, same patients"
+                                                 + (f"; total dose <= {args.max_total_miu:g} MIU" if args.max_total_miu else ""),
                                    "best": {"schedule": search.best.name, "doses": len(search.best),
                                             "total_dose_miu": sum(d.amount for d in search.best.doses) / 1e6,
                                             "cumulative_hazard_ratio": search.hazard_ratio,
@@ -1063,6 +1066,8 @@ def build_parser() -> argparse.ArgumentParser:
     d3.add_argument("--n-search", type=int, default=120, help="virtual high-pNfH patients of the schedule search")
     d3.add_argument("--maxiter", type=int, default=10, help="generations of the differential evolution")
     d3.add_argument("--popsize", type=int, default=6, help="population of the differential evolution per parameter")
+    d3.add_argument("--max-total-miu", type=float, default=None,
+                    help="also cap the total IL-2 over 18 months [MIU], e.g. 180 (the MIROCALS budget)")
     d3.add_argument("--n-expected", type=int, default=1500, help="patients (both arms) per expected HR")
     d3.add_argument("--verify-replicates", type=int, default=40,
                     help="virtual trials to check Schoenfeld's 80%% by simulation (0 to skip)")

@@ -120,12 +120,14 @@ def _cohort_metrics(P: np.ndarray, Y0: np.ndarray, reg: Regimen, placebo_cumhaz:
 
 def optimise_schedule(spec: PopulationSpec, n: int = 120, seed: int = 1, *, family: ScheduleFamily = FAMILY,
                       reference: "Regimen | str" = "mirocals", days: float = 640.0, maxiter: int = 12,
-                      popsize: int = 8, model: CompiledModel | None = None,
+                      popsize: int = 8, max_total_miu: float | None = None, model: CompiledModel | None = None,
                       progress: Callable[[int, float], None] | None = None) -> ScheduleSearch:
     """Search ``family`` for the schedule with the lowest cumulative-hazard ratio in ``n`` patients of ``spec``
     (sampled once, seeded: common random numbers across candidates) under the effector ceiling of
     ``reference``. Differential evolution (scipy), integer course length, spacing and maintenance interval;
     a candidate over the ceiling is penalised (10 x its relative excess), so the best is feasible or flagged.
+    ``max_total_miu`` caps the total IL-2 over the treatment period the same way (e.g. the MIROCALS 180 MIU:
+    the same drug budget, which also bounds the injection burden the ceiling alone does not).
     ``progress(generation, best objective)`` is called after each generation."""
     from scipy.optimize import differential_evolution
 
@@ -157,6 +159,8 @@ def optimise_schedule(spec: PopulationSpec, n: int = 120, seed: int = 1, *, fami
         reg = schedule(*key)
         ratio, peak, total = _cohort_metrics(P, Y0, reg, lam0, days, model)
         excess = max(0.0, peak / ref_peak - 1.0) if math.isfinite(peak) else math.inf
+        if max_total_miu is not None:
+            excess += max(0.0, total / max_total_miu - 1.0)
         f = (ratio + 10.0 * excess) if math.isfinite(ratio) else 10.0
         evals.append({"dose [MIU]": key[0], "course [day]": key[1], "spacing [day]": key[2],
                       "maintenance_every [day]": key[3], "maintenance_dose [MIU]": key[4],

@@ -172,22 +172,28 @@ def plot_km(result, title: str = ""):
 
 
 def plot_forest(summary: dict, ax=None):
-    """Hazard ratios (IL-2 vs placebo): median across replicates and 2.5-97.5% range; returns the Axes."""
+    """Hazard ratios (IL-2 vs placebo): median across replicates and 2.5-97.5% range, with the paired expected
+    HR (open diamond) when the summary carries it; returns the Axes."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = [("overall", summary["hr_overall"]), ("overall, adjusted", summary["hr_overall_adjusted"])]
-    rows += [(f"stratum {k} (n~{v['n_median']:.0f})", v) for k, v in summary["hr_by_stratum"].items()]
+    expected = {"overall": summary.get("expected_hr_overall"), **(summary.get("expected_hr_by_stratum") or {})}
+    rows = [("overall", summary["hr_overall"], expected["overall"]),
+            ("overall, adjusted", summary["hr_overall_adjusted"], None)]
+    rows += [(f"stratum {k} (n~{v['n_median']:.0f})", v, expected.get(k)) for k, v in summary["hr_by_stratum"].items()]
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
-    for i, (label, b) in enumerate(rows):
+    for i, (label, b, e) in enumerate(rows):
         y = len(rows) - 1 - i
         m, (lo, hi) = b["median"], b["ci95"]
         if np.isfinite(m):
             ax.plot([lo, hi], [y, y], color="k", lw=1.5)
-            ax.plot([m], [y], "s", color="#d62728", ms=7)
+            ax.plot([m], [y], "s", color="#d62728", ms=7, label="median over replicates" if i == 0 else None)
+            if e is not None and np.isfinite(e):
+                ax.plot([e], [y + 0.18], "D", mfc="none", color="#1f77b4", ms=7,
+                        label="expected (paired arms)" if i == 0 else None)
         else:
             ax.text(1.0, y, "not estimable", ha="center", va="center", fontsize=8)
     ax.axvline(1.0, color="grey", ls="--", lw=1)
@@ -199,8 +205,11 @@ def plot_forest(summary: dict, ax=None):
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("hazard ratio, IL-2LD vs placebo (median and 2.5-97.5% across replicates)")
-    ax.set_title(f"{summary['replicates']} virtual trials, {summary['n_per_arm']} per arm, seed {summary['seed']}", fontsize=10)
+    ps = f", parameter set '{summary['parameter_set']}'" if "parameter_set" in summary else ""
+    ax.set_title(f"{summary['replicates']} virtual trials, {summary['n_per_arm']} per arm, seed {summary['seed']}{ps}", fontsize=10)
     ax.grid(alpha=0.25, axis="x")
+    if rows and rows[0][2] is not None:
+        ax.legend(fontsize=8, loc="upper right")
     return ax
 
 
@@ -548,8 +557,8 @@ def plot_schedule_search(evaluations: list[dict], reference: tuple[float, float]
     y = np.array([e["hazard_ratio [1]"] for e in ok])
     tot = np.array([e["total_dose [MIU]"] for e in ok])
     feas = np.array([e["feasible"] for e in ok], bool)
-    ax.scatter(x[~feas], y[~feas], s=10, color="0.75", label="over the effector ceiling")
-    sc = ax.scatter(x[feas], y[feas], s=14, c=tot[feas], cmap="viridis", label="within the ceiling")
+    ax.scatter(x[~feas], y[~feas], s=10, color="0.75", label="outside the constraints")
+    sc = ax.scatter(x[feas], y[feas], s=14, c=tot[feas], cmap="viridis", label="within the constraints")
     fig.colorbar(sc, ax=ax, label="total IL-2 over 18 months [MIU]")
     ax.axvline(reference[0], color="#d62728", ls="--", lw=1, label="ceiling: MIROCALS median peak")
     ax.plot(*reference, "*", color="#d62728", ms=14, label="MIROCALS schedule")
@@ -586,11 +595,11 @@ def plot_sample_size(rows: list[dict], chosen: str, title: str = ""):
                 if sname == chosen:
                     if v:
                         ax.barh(y, v, color="#1f77b4", alpha=0.6, height=0.6)
-                        ax.text(v * 1.05, y, f"{v:,}", va="center", fontsize=8)
+                        ax.text(v / 1.08, y - 0.12, f"{v:,}", va="center", ha="right", fontsize=8)
                     else:
                         ax.text(1.2e2, y, "no benefit to detect", va="center", fontsize=8, color="#d62728")
                 elif v:
-                    ax.plot(v, y + 0.25 - 0.1 * j, "o", ms=4, color=_CYCLE[(j + 1) % len(_CYCLE)],
+                    ax.plot(v, y + 0.22 - 0.08 * j, "o", ms=4, color=_CYCLE[(j + 1) % len(_CYCLE)],
                             label=sname if k == 0 else None)
         ax.set_xscale("log")
         ax.set_xlim(100, 1e6)
@@ -598,7 +607,8 @@ def plot_sample_size(rows: list[dict], chosen: str, title: str = ""):
         ax.grid(alpha=0.25, axis="x")
     axes[0].set_yticks(range(len(designs)))
     axes[0].set_yticklabels(list(reversed(designs)), fontsize=8)
-    axes[1].legend(fontsize=7, loc="lower right", title=f"bars: {chosen}; dots:", title_fontsize=7)
+    if len(sets) > 1:
+        axes[1].legend(fontsize=7, loc="lower right", title=f"bars: {chosen}; dots:", title_fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     return fig
