@@ -377,12 +377,6 @@ def _spec(path: str | None, params: str | None = None):
     return spec
 
 
-def _replace_design(d, **changes):  # noqa: ANN001, ANN202
-    from dataclasses import replace
-
-    return replace(d, **changes)
-
-
 def _set_record(spec) -> dict:  # noqa: ANN001
     """What a manifest says about the parameter set behind a run."""
     c = spec.centre
@@ -479,26 +473,23 @@ def cmd_trial(args: argparse.Namespace) -> int:
     from .io import atomic_dir, finish_run
     from .trial import design, run_trial
 
-    d = design(args.design)
-    if args.n_per_arm is not None:
-        from dataclasses import replace
+    from dataclasses import replace
 
+    from .trial import TRIAL_OPTIONS
+
+    d = replace(design(args.design), alsfrs_analysis=args.alsfrs_analysis)
+    if args.n_per_arm is not None:
         d = replace(d, n_per_arm=_positive_int(args.n_per_arm, "--n-per-arm"))
     if args.dropout_per_year is not None:
         if not (0 <= args.dropout_per_year < 10):
             raise Il2alsError(f"--dropout-per-year {args.dropout_per_year:g} must lie in [0, 10), e.g. 0.05")
-        d = _replace_design(d, dropout_per_year=args.dropout_per_year)
-    d = _replace_design(d, alsfrs_analysis=args.alsfrs_analysis)
+        d = replace(d, dropout_per_year=args.dropout_per_year)
     reg = as_regimen(args.regimen)
     spec = _spec(args.population, args.params)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
-    from dataclasses import replace as _replace
-
-    from .trial import TRIAL_OPTIONS
-
     res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=_scheduler(args),
-                    options=_replace(TRIAL_OPTIONS, on_failure=args.on_failure),
+                    options=replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
     summary = {"parameter_set": spec.centre.name, **res.summary()}
     if args.expected_n:
