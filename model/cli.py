@@ -147,12 +147,12 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     res = simulate_population(ds.parameter_matrix(base), [ds.regimens[i] for i in ds.ids], duration, step=args.step,
                               progress=_progress("patients") if len(ds.ids) > 50 else None)
     names = list(res.values)
-    preds = []
-    for o in ds.observations:
-        if o.time <= res.time[-1] + 1e-9:
-            i = ds.ids.index(o.id)
-            preds.append({"ID": o.id, "TIME [day]": o.time, "observable": o.observable, "DV": o.value,
-                          "PRED": float(np.interp(o.time, res.time, res[o.observable][i])), "unit": res.units[o.observable]})
+    from .data import predict_observations
+
+    # predictions at the observation times themselves, not read off the trajectory's output grid
+    pred = predict_observations(ds, ds.parameter_matrix(base))[0]
+    preds = [{"ID": o.id, "TIME [day]": o.time, "observable": o.observable, "DV": o.value, "PRED": float(v),
+              "unit": res.units.get(o.observable, "")} for o, v in zip(ds.observations, pred)]
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         with open(tmp / "trajectory.csv", "w", encoding="utf-8", newline="") as fh:

@@ -6,14 +6,16 @@ Columns (units in the headers, ``NAME [unit]``, as everywhere in il2als):
 * ``AMT [MIU|IU|ug|MIU/m**2]``, ``EVID`` (0 observation, 1 dose, 2 other record: ignored; 3/4 resets are not
   supported), ``CMT`` (1 = the SC depot for doses; observations 2, 3, ... in the order of
   :func:`compartments`), ``MDV`` (1 = no observation on this row), ``ADDL``/``II`` (additional doses every II,
-  in TIME's unit), ``RATE`` (only 0: no infusions);
+  in TIME's unit; the series of several records may interleave, and doses at the same time add up), ``RATE``
+  (only 0: no infusions) and ``SS`` (only 0: steady-state records are refused, not run as single doses);
 * ``DV [unit]`` with either an ``observable`` column (e.g. ``treg_pct_cd4``) or ``CMT``; a ``DVUNIT`` column
   overrides the DV header's unit row by row (il2als writes it, since one file mixes observables);
 * covariates: a column named after a model parameter (``body_surface_area [m**2]``, ``k_autonomous [1/day]``)
   sets that patient's value (constant within an ID); other columns are kept as covariates.
 
 Without ``EVID``, a row with AMT > 0 is a dose and any other row an observation. Every ID gets its own regimen
-from its dose rows. The fit shares free parameters across IDs (a pooled fit); residuals follow an error model:
+from its dose rows. Predictions are computed at the observation times themselves (:func:`predict_observations`),
+never read off an output grid. The fit shares free parameters across IDs (a pooled fit); residuals follow an error model:
 ``additive`` (sd in the DV unit), ``proportional`` (sd relative) or ``lognormal`` (sd of the log).
 """
 
@@ -220,6 +222,9 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         if evid == 1:
             if cmt is not None and cmt != CMT_DEPOT:
                 raise RegimenError(f"{where}: a dose goes to CMT {CMT_DEPOT} (the SC depot), not CMT {cmt}")
+            if get("SS") not in _MISSING and _float(get("SS"), "SS", where) != 0:
+                raise RegimenError(f"{where}: SS {get('SS')}: steady-state dose records are not supported yet; write the "
+                                   "doses that led to steady state (ADDL/II), or drop the column")
             if get("RATE") not in _MISSING and _float(get("RATE"), "RATE", where) != 0:
                 raise RegimenError(f"{where}: RATE {get('RATE')}: infusions are not supported; give SC bolus doses (RATE 0)")
             if cols.get("AMT", (0, None))[1] is None:
@@ -238,11 +243,8 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             ii = _float(get("II"), "II", where) * t_factor if get("II") not in _MISSING else 0.0
             if addl < 0 or (addl > 0 and not ii > 0):
                 raise RegimenError(f"{where}: ADDL {addl} needs a positive II (interval, in TIME's unit)")
-            for k in range(addl + 1):
-                tk = t + k * ii
-                if doses[pid] and tk <= doses[pid][-1].time:
-                    raise RegimenError(f"{where}: two doses at day {tk:g} for ID {pid} (or out of order); combine them")
-                doses[pid].append(Dose(tk, iu, "IU"))
+            # ADDL series of several records may interleave (NONMEM accepts them): sorted, and summed where they meet
+            doses[pid].extend(Dose(t + k * ii, iu, "IU") for k in range(addl + 1))
             continue
         mdv = _whole(get("MDV"), "MDV", where) if get("MDV") not in _MISSING else 0
         if mdv not in (0, 1):
@@ -266,9 +268,10 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
     if not obs:
         raise Il2alsError(f"{path}: no observation rows (rows with DV and observable)")
     for pid, ds in doses.items():
-        ts = [d.time for d in ds]
-        if len(set(ts)) != len(ts):
-            raise RegimenError(f"{path}: ID {pid} has two doses at the same time; combine them")
+        merged: dict[float, float] = {}
+        for d in ds:
+            merged[d.time] = merged.get(d.time, 0.0) + d.amount
+        doses[pid] = [Dose(t, a, "IU") for t, a in sorted(merged.items())]
     return Dataset({k: Regimen(tuple(v), f"ID {k}") for k, v in doses.items()}, tuple(obs), str(path), pars, covs)
 
 
@@ -331,6 +334,32 @@ def dataset_csv(data: Dataset, *, time_unit: str = "day") -> str:
     return buf.getvalue()
 
 
+def predict_observations(data: Dataset, P: np.ndarray, k: int = 1, model: CompiledModel | None = None,
+                         options=None) -> np.ndarray:  # noqa: ANN001
+    """Model values *at* each observation's time, shape ``(k, n_observations)``, in the observables' output units.
+
+    ``P`` is ``(k x n_ids, n_parameters)``: ``k`` parameter sets for the dataset's IDs, in ``data.ids`` order.
+    The batch engine writes its dense output at exactly the observation times (no grid interpolation), so a
+    level two hours after a dose is the level two hours after the dose whatever any output step would be."""
+    from .population import BatchOptions
+
+    model = model or default_model()
+    ids = data.ids
+    obs_t = np.array([o.time for o in data.observations])
+    times = np.unique(np.concatenate([[0.0], obs_t]))
+    if times[-1] <= 0:
+        times = np.array([0.0, 1e-6])
+    outputs = sorted({o.observable for o in data.observations})
+    res = simulate_population(P, [data.regimens[i] for i in ids] * k, times=times, outputs=outputs, model=model,
+                              options=options or BatchOptions())
+    col = np.searchsorted(res.time, obs_t)
+    row = np.array([ids.index(o.id) for o in data.observations])
+    out = np.empty((k, len(data.observations)))
+    for m, o in enumerate(data.observations):
+        out[:, m] = res[o.observable][row[m] + len(ids) * np.arange(k), col[m]]
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class DataProblem(FreeVector):
     """Fit shared free parameters to a dataset: the same interface as :class:`il2als.fit.Problem`."""
@@ -351,16 +380,7 @@ class DataProblem(FreeVector):
         P = np.tile(self.data.parameter_matrix(self.base, model), (len(X), 1))
         for j, f in enumerate(self.free):
             P[:, model.parameter_index(f.name)] = np.repeat(f.from_scale(X[:, j]), len(ids))
-        T = max(o.time for o in self.data.observations)
-        outputs = sorted({o.observable for o in self.data.observations})
-        res = simulate_population(P, [self.data.regimens[i] for i in ids] * len(X), f"{max(T, 1e-3)} day",
-                                  step=f"{max(T, 1e-3) / max(1, int(np.ceil(T / 0.05)))} day", outputs=outputs)
-        out = np.empty((len(X), len(self.data.observations)))
-        for k in range(len(X)):
-            for m, o in enumerate(self.data.observations):
-                row = k * len(ids) + ids.index(o.id)
-                out[k, m] = np.interp(o.time, res.time, res[o.observable][row])
-        return out
+        return predict_observations(self.data, P, len(X), model)
 
     def residuals(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)

@@ -112,6 +112,32 @@ def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
     return cat(times).astype(float), cat(incs).astype(float), np.array(ptr, dtype=np.int64)
 
 
+def output_times(times: object) -> np.ndarray:
+    """Explicit output times in days (from a pint Quantity array or plain days): finite, >= 0, strictly
+    increasing, starting at 0 (added when absent), and ending after 0."""
+    import pint
+
+    if isinstance(times, pint.Quantity):
+        try:
+            t = np.asarray(times.to("day").magnitude, dtype=float).ravel()
+        except pint.DimensionalityError:
+            raise Il2alsError(f"output times in '{times.units}' are not times; give days, hours, ...") from None
+    else:
+        try:
+            t = np.asarray(times, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise Il2alsError("output times must be numbers (days) or a pint time array") from None
+    if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise Il2alsError("output times must be finite, >= 0 and not empty")
+    if np.any(np.diff(t) <= 0):
+        raise Il2alsError("output times must be strictly increasing; sort them and drop repeats")
+    if t[0] > 0:
+        t = np.concatenate([[0.0], t])
+    if t[-1] <= 0:
+        raise Il2alsError("output times must reach beyond 0")
+    return t
+
+
 def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Baseline states ``(N, n_states)`` (steady free states, fixed states at their initial values) and status."""
     model = model or default_model()
@@ -130,7 +156,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                         step: object = "1 day", outputs: Sequence[str] | None = None,
                         options: BatchOptions = BatchOptions(), model: CompiledModel | None = None,
                         progress: Callable[[int, int], None] | None = None,
-                        initial: np.ndarray | None = None) -> PopulationResult:
+                        initial: np.ndarray | None = None, times: object = None) -> PopulationResult:
     """Simulate N patients; each gets its own parameters and (optionally) its own regimen.
 
     Parameters
@@ -143,13 +169,25 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     progress : called as ``progress(done, total)`` after each chunk.
     initial : optional ``(N, n_states)`` starting states (canonical units) instead of each patient's baseline,
         e.g. to change parameters part-way (start from the state reached under other parameters).
+    times : optional output times instead of the ``duration``/``step`` grid: a pint Quantity array or days,
+        finite, >= 0 and increasing (0 is added if absent); outputs are the solver's dense output *at* those
+        times (error-controlled Hermite interpolation inside each accepted step), not an interpolation of a
+        coarser grid — what observation-time predictions need.
 
     Returns
     -------
     PopulationResult with ``values[name]`` of shape ``(N, n_times)`` in the output units.
     """
     model = model or default_model()
-    T, dt = check_grid(duration, step)
+    if times is None:
+        T, dt = check_grid(duration, step)
+        n_grid = int(math.floor(T / dt + 1e-9)) + 1
+        t_out = np.arange(n_grid) * dt
+        if T - t_out[-1] > 1e-9 * max(1.0, T):
+            t_out = np.append(t_out, T)
+    else:
+        t_out = output_times(times)
+        T = float(t_out[-1])
     P = parameter_matrix(params, model)
     N = len(P)
     if isinstance(regimens, (Regimen, str)):
@@ -166,10 +204,6 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     units_all = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
     units_all.update({o.name: (o.unit, o.output_unit or o.unit) for o in model.observables})
     factors = {n: _factor(*units_all[n]) for n in names}
-    n_grid = int(math.floor(T / dt + 1e-9)) + 1
-    t_out = np.arange(n_grid) * dt
-    if T - t_out[-1] > 1e-9 * max(1.0, T):
-        t_out = np.append(t_out, T)
     if initial is not None and np.shape(initial) != (N, len(model.state_names)):
         raise Il2alsError(f"initial states must have shape ({N}, {len(model.state_names)})")
     ev_t, ev_inc, ev_ptr = _events(P, regs, model, T)

@@ -1,0 +1,79 @@
+"""Issue #14, first part: predictions are computed *at* the observation times, whatever the output step."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from il2als import load_parameters, simulate
+from il2als.data import make_data_problem, predict_observations, read_dataset
+from il2als.errors import Il2alsError
+from il2als.population import output_times, simulate_population
+
+HOURS = (2.0, 6.0, 12.0, 30.0)
+
+
+def _dataset(path):
+    rows = [["ID", "TIME [h]", "AMT [MIU]", "DV [IU/mL]", "observable"], ["1", 0, 2, "", ""]]
+    rows += [["1", h, "", 1.0, "il2_plasma"] for h in HOURS]
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def _reference():
+    ps = load_parameters("default")
+    tr = simulate(ps, "2 MIU once", "4 day", step="1 min")  # scipy path, fine grid
+    return np.array([tr.at("il2_plasma", h / 24) for h in HOURS])
+
+
+def test_predictions_at_observation_times_match_the_reference_whatever_the_step(tmp_path):
+    data = read_dataset(_dataset(tmp_path / "pk.csv"))
+    ref = _reference()
+    got = predict_observations(data, data.parameter_matrix(load_parameters("default")))[0]
+    tol = 1e-4 * ref.max()  # below that the level is at the solvers' absolute tolerance
+    assert got == pytest.approx(ref, rel=2e-3, abs=tol)
+    # the pooled-fit problem uses the same exact predictions
+    prob = make_data_problem(data, ["clearance"], error_model="lognormal", sd=0.2)
+    x = np.array([f.to_scale(prob.base.value(f.name)) for f in prob.free])
+    assert prob.predictions(x[None, :])[0] == pytest.approx(ref, rel=2e-3, abs=tol)
+    # and the command line, with a one-day output step that would have missed the 2-hour peak by far
+    r = subprocess.run([sys.executable, "-m", "il2als", "simulate", "--data", str(tmp_path / "pk.csv"), "--step", "1 day",
+                        "--no-plot", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    pred = [float(row["PRED"]) for row in csv.DictReader(open(tmp_path / "out" / "predictions.csv"))]
+    assert pred == pytest.approx(ref, rel=2e-3, abs=tol)
+    grid = simulate_population(load_parameters("default"), "2 MIU once", "2 day", step="1 day", outputs=["il2_plasma"])
+    assert np.interp(2 / 24, grid.time, grid["il2_plasma"][0]) < ref[0] / 10  # what reading off the grid gave
+
+
+def test_explicit_output_times_are_checked_and_agree_with_the_grid():
+    ps = load_parameters("default")
+    grid = simulate_population(ps, "mirocals", "10 day", step="0.5 day", outputs=["treg_count"])
+    exact = simulate_population(ps, "mirocals", times=[0.5, 3.0, 9.5], outputs=["treg_count"])
+    assert exact.time.tolist() == [0.0, 0.5, 3.0, 9.5]
+    assert exact["treg_count"][0, 1:] == pytest.approx(grid["treg_count"][0, [1, 6, 19]], rel=1e-4)
+    for bad in ([3.0, 1.0], [1.0, 1.0], [-1.0, 2.0], [float("nan")], []):
+        with pytest.raises(Il2alsError, match="output times"):
+            output_times(bad)
+
+
+def test_interleaved_addl_series_are_merged_and_steady_state_records_are_refused(tmp_path):
+    rows = [["ID", "TIME [h]", "AMT [MIU]", "ADDL", "II", "SS", "DV [%]", "observable"],
+            ["1", 0, 1, 4, 24, 0, "", ""],     # 08:00 daily for 5 days
+            ["1", 12, 1, 4, 24, 0, "", ""],    # 20:00 daily for 5 days: interleaves with the first series
+            ["1", 96, 0.5, 0, 0, 0, "", ""],   # the same time as the first series' last dose: they add up
+            ["1", 120, "", "", "", "", 5.0, "treg_pct_cd4"]]
+    p = tmp_path / "bid.csv"
+    with open(p, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    reg = read_dataset(p).regimens["1"]
+    assert len(reg) == 10 and reg.times().tolist() == [h / 24 for h in (0, 12, 24, 36, 48, 60, 72, 84, 96, 108)]
+    assert reg.doses[8].amount == pytest.approx(1.5e6)
+    rows[1][5] = 1
+    with open(p, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with pytest.raises(Il2alsError, match="SS 1: steady-state dose records are not supported"):
+        read_dataset(p)
