@@ -40,9 +40,10 @@ from pathlib import Path
 import numpy as np
 
 from il2als.biology import expected_hazard_ratio
-from il2als.calibration import Evaluator, check_table, configuration, load_targets
+from il2als.calibration import check_parameter_set, load_targets
 from il2als.cohort import load_population_spec
 from il2als.errors import Il2alsError
+from il2als.experiments import run_script
 from il2als.parameters import load_parameters
 from il2als.trial import STRATA, design, run_trial
 from il2als.variants import VARIANTS, load_variant
@@ -53,6 +54,11 @@ SE_LOG_HR = math.sqrt(4 / 60)
 HR_LOW_STRATUM_CI = tuple(round(HR_LOW_STRATUM * math.exp(s * 1.959964 * SE_LOG_HR), 2) for s in (-1, 1))
 CHI2_95 = 3.841459
 GROUPS = ("overall", *STRATA)
+
+
+def trial_z2(log_hr):
+    """The trial's misfit of a (log) low-stratum HR: ((log HR - log 0.52) / SE)^2 (scalar or array)."""
+    return ((log_hr - math.log(HR_LOW_STRATUM)) / SE_LOG_HR) ** 2
 
 
 def coupling_grid(bounds: tuple[tuple[float, float], ...], points: tuple[int, ...]) -> list[np.ndarray]:
@@ -72,7 +78,7 @@ def fit_surface(axes: list[np.ndarray], log_hr: np.ndarray, start: dict[str, flo
     fine = np.meshgrid(*[np.linspace(a[0], a[-1], mesh) for a in la], indexing="ij")
     pts = np.stack([g.ravel() for g in fine], axis=1)
     lh = f(pts)
-    z2 = ((lh - math.log(HR_LOW_STRATUM)) / SE_LOG_HR) ** 2
+    z2 = trial_z2(lh)
     best = np.nanmin(z2)
     near = np.nonzero(z2 <= best + 1e-3)[0]
     width = np.array([a[-1] - a[0] for a in la])
@@ -95,9 +101,7 @@ def fit_surface(axes: list[np.ndarray], log_hr: np.ndarray, start: dict[str, flo
 
 
 def _check(params) -> dict:
-    ts = load_targets("literature")
-    sets = {"default": params, "slow": params.with_profile("slow"), "fast": params.with_profile("fast")}
-    rows = check_table(ts, Evaluator(ts, n_population=400).evaluate(configuration(sets))[0])
+    rows = check_parameter_set(params, load_targets("literature"), n_population=400)
     return {"passed": sum(r["pass"] for r in rows), "total": len(rows), "misses": [r["id"] for r in rows if not r["pass"]]}
 
 
@@ -325,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     fitted_sets[name] = load_variant(name)
                 e = rec["predictions"]["expected"]
-                rec["trial_z2"] = ((math.log(e["hr"]["low"]) - math.log(HR_LOW_STRATUM)) / SE_LOG_HR) ** 2
+                rec["trial_z2"] = trial_z2(math.log(e["hr"]["low"]))
                 fits[name] = rec
                 results[f"{name} (fitted)" if "fit" in rec else name] = {**rec["predictions"], "literature": rec["literature"]}
         except (KeyError, TypeError, ValueError) as exc:
@@ -353,7 +357,7 @@ def _simulate_all(a, names, results, fits, fitted_sets, log):  # noqa: ANN001, A
         rec["literature"] = None if a.no_check else _check(fitted.params)
         e = rec["predictions"]["expected"]
         # the trial's misfit at the fit, from the prediction (more patients and three seeds, so more precise than the grid)
-        rec["trial_z2"] = ((math.log(e["hr"]["low"]) - math.log(HR_LOW_STRATUM)) / SE_LOG_HR) ** 2
+        rec["trial_z2"] = trial_z2(math.log(e["hr"]["low"]))
         log(f"  expected HR overall {e['hr']['overall']:.3f}, very low {e['hr']['very_low']:.3f}, low {e['hr']['low']:.3f} "
             f"(MC sd {e['hr_mc_sd']['low']:.3f}), high {e['hr']['high']:.3f}"
             + (f"; literature {rec['literature']['passed']}/{rec['literature']['total']}" if rec["literature"] else ""))
@@ -399,8 +403,4 @@ def _write_outputs(a, out, points, results, fits, fitted_sets, lit_check, log): 
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Il2alsError as exc:
-        print(f"learn-and-confirm: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, "learn-and-confirm")

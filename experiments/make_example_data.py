@@ -14,14 +14,13 @@ fit has something to estimate. It is not patient data.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 
 from il2als.cohort import load_population_spec, sample_population
 from il2als.data import Dataset, Observation, dataset_csv
 from il2als.dosing import regimen
-from il2als.errors import Il2alsError
+from il2als.experiments import run_script
 from il2als.parameters import load_parameters
 from il2als.population import simulate_population
 
@@ -72,8 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Il2alsError as exc:
-        print(f"make-example-data: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main, "make-example-data")

@@ -356,3 +356,11 @@ def check_table(targets: tuple[Target, ...], values: np.ndarray) -> list[dict]:
                      "model": float(v), "target": t.describe(), "unit": t.unit, "residual": r,
                      "pass": bool(np.isfinite(r) and abs(r) <= 1.0), "source": t.source, "quality": t.quality})
     return rows
+
+
+def check_parameter_set(params: ParameterSet, targets: tuple[Target, ...], n_population: int = 400) -> list[dict]:
+    """:func:`check_table` of ``params`` against ``targets``: the set itself as ``default`` and the slow and fast
+    profiles applied to it as deltas (profiles are deltas on the default set), ``n_population`` virtual patients
+    for the population targets."""
+    sets = {"default": params, "slow": params.with_profile("slow"), "fast": params.with_profile("fast")}
+    return check_table(targets, Evaluator(targets, n_population=n_population).evaluate(configuration(sets))[0])

@@ -125,13 +125,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _simulate_dataset(args: argparse.Namespace) -> int:
     """``simulate --data``: each ID under its own doses and covariates; observed vs predicted."""
-    from .data import read_dataset
-    from .io import atomic_dir, finish_run
-    from .parameters import load_parameters
     import csv
 
-    import numpy as np
-
+    from .data import predict_observations, read_dataset
+    from .io import atomic_dir, finish_run
+    from .parameters import load_parameters
     from .population import simulate_population
     from .simulate import check_grid
 
@@ -144,13 +142,12 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     duration = args.duration or f"{args.days if args.days is not None else max(last, 1.0)} day"
     check_grid(duration, args.step)
     print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} ...", file=sys.stderr, flush=True)
-    res = simulate_population(ds.parameter_matrix(base), [ds.regimens[i] for i in ds.ids], duration, step=args.step,
+    P = ds.parameter_matrix(base)
+    res = simulate_population(P, [ds.regimens[i] for i in ds.ids], duration, step=args.step,
                               progress=_progress("patients") if len(ds.ids) > 50 else None)
     names = list(res.values)
-    from .data import predict_observations
-
     # predictions at the observation times themselves, not read off the trajectory's output grid
-    pred = predict_observations(ds, ds.parameter_matrix(base))[0]
+    pred = predict_observations(ds, P)[0]
     preds = [{"ID": o.id, "TIME [day]": o.time, "observable": o.observable, "DV": o.value, "PRED": float(v),
               "unit": res.units.get(o.observable, "")} for o, v in zip(ds.observations, pred)]
     out = Path(args.out)
@@ -711,23 +708,22 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
                 sets[f"{info['variant']} at the trial's weakest coupling"] = info["weak_end"].spec
     print(f"il2als: (b, c) expected HR and sample size: {len(sets)} parameter set(s) x 6 designs, "
           f"{args.n_expected} patients in both arms each ...", file=sys.stderr, flush=True)
-    rows = design_rows(sets, {"reference": search.reference, "optimised": search.best}, args.n_expected, args.seed,
+    schedules = {"reference": search.reference, "optimised": search.best}
+    rows = design_rows(sets, schedules, args.n_expected, args.seed,
                        progress=lambda m: print(f"il2als:   {m}", file=sys.stderr, flush=True))
     mine = [r for r in rows if r["parameter_set"] == chosen and r.get("patients_80")]
     check = None
     if mine and args.verify_replicates:
         best = min(mine, key=lambda r: r["patients_80"])
-        from .phase3 import DESIGNS
+        from .phase3 import DESIGNS, design_population
         from .trial import TrialDesign
 
         _, lo, hi, which = next(x for x in DESIGNS if x[0] == best["design"])
         n_arm = best["patients_80"] // 2
         print(f"il2als: checking Schoenfeld's 80% by simulation: {args.verify_replicates} virtual trials of "
               f"{2 * n_arm} patients ({best['design']}) ...", file=sys.stderr, flush=True)
-        s = spec if (lo == 0 and math.isinf(hi)) else spec.enriched(lo, hi)
-        res = run_trial(TrialDesign(name="phase3", n_per_arm=n_arm, alsfrs_analysis="slopes"),
-                        search.best if which == "optimised" else search.reference, s, args.verify_replicates,
-                        args.seed, scheduler=_scheduler(args))
+        res = run_trial(TrialDesign(name="phase3", n_per_arm=n_arm, alsfrs_analysis="slopes"), schedules[which],
+                        design_population(spec, lo, hi), args.verify_replicates, args.seed, scheduler=_scheduler(args))
         A = [r.analysis for r in res.replicates]
         pw, ci = power_share([x["logrank_p"] for x in A], [x["hr"][0] for x in A], 0.05)
         check = {"design": best["design"], "patients": 2 * n_arm, "nominal_power": 0.8, "simulated_power": pw,
@@ -886,15 +882,11 @@ def cmd_biology(args: argparse.Namespace) -> int:
 
 
 def _check_rows(params_name: str, targets_name: str, n_population: int):
-    from .calibration import Evaluator, check_table, configuration, load_targets
+    from .calibration import check_parameter_set, load_targets
     from .parameters import load_parameters
 
     ts = load_targets(targets_name)
-    base = load_parameters(params_name)
-    # profiles are deltas on the default set: apply the same deltas to the set being checked
-    sets = {"default": base, "slow": base.with_profile("slow"), "fast": base.with_profile("fast")}
-    ev = Evaluator(ts, n_population=n_population)
-    return ts, check_table(ts, ev.evaluate(configuration(sets))[0])
+    return ts, check_parameter_set(load_parameters(params_name), ts, n_population)
 
 
 def _print_check(rows: list[dict]) -> None:

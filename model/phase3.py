@@ -32,7 +32,7 @@ from .population import simulate_population
 from .trial import TRIAL_OPTIONS
 
 __all__ = ["ScheduleFamily", "FAMILY", "schedule", "ScheduleSearch", "optimise_schedule", "events_needed",
-           "sample_size", "DESIGNS", "design_rows"]
+           "sample_size", "DESIGNS", "design_population", "design_rows"]
 
 #: Days of treatment of MIROCALS (18 courses, one every 28 days: the last course starts on day 476).
 TREATMENT_DAYS = 18 * 28
@@ -227,6 +227,11 @@ DESIGNS = (
 )
 
 
+def design_population(spec: PopulationSpec, low: float, high: float) -> PopulationSpec:
+    """``spec`` restricted to baseline CSF pNfH in [low, high] pg/mL (unchanged for all-comers, 0 to inf)."""
+    return spec if (low == 0 and math.isinf(high)) else spec.enriched(low, high)
+
+
 def design_rows(sets: dict[str, PopulationSpec], regimens: dict[str, Regimen], n: int, seed: int, *,
                 powers: tuple[float, ...] = (0.8, 0.9), alpha: float = 0.05, dropout_per_year: float = 0.05,
                 follow_up_days: float = 640.0, designs=DESIGNS,
@@ -245,8 +250,7 @@ def design_rows(sets: dict[str, PopulationSpec], regimens: dict[str, Regimen], n
         for name, lo, hi, which in designs:
             if progress is not None:
                 progress(f"{label}: {name}")
-            s = spec if (lo == 0 and math.isinf(hi)) else spec.enriched(lo, hi)
-            e = expected_hazard_ratio(regimens[which], s, n, seed, design=d)
+            e = expected_hazard_ratio(regimens[which], design_population(spec, lo, hi), n, seed, design=d)
             p_death = (e.deaths["overall"]["placebo"] + e.deaths["overall"]["il2"]) / (2 * e.n)
             row = {"parameter_set": label, "design": name, "schedule": regimens[which].name,
                    "expected_hr [1]": e.hr["overall"], "death_probability [1]": p_death,
