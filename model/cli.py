@@ -334,16 +334,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
-    import csv
+    from .io import write_rows
 
-    if not rows:
-        path.write_text("", encoding="utf-8")
-        return
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    write_rows(path, rows)
 
 
 def _progress(label: str):
@@ -927,9 +920,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
         free = _split(args.free or "")
         if not free:
             raise Il2alsError("--data needs --free with the parameters to estimate, e.g. --free ka,treg_max_proliferation")
+        if args.random:
+            from .fitting_io import run_population_fit
+
+            run_population_fit(args.data, free, _split(args.random), Path(args.out), params=args.params,
+                               error=args.error, n_starts=args.n_starts or 3, seed=args.seed, plot=not args.no_plot,
+                               vpc_replicates=args.vpc_replicates)
+            return 0
         run_data_fit(args.data, free, Path(args.out), params=args.params, error=args.error,
                      n_starts=args.n_starts or 3, seed=args.seed, plot=not args.no_plot)
         return 0
+    if args.random:
+        raise Il2alsError("--random needs --data (random effects are fitted to individual time series)")
     run_problem_file(args.problem, Path(args.out), params=args.params, n_starts=args.n_starts, seed=args.seed,
                      plot=not args.no_plot)
     return 0
@@ -1081,7 +1083,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--problem", default=None, help="problem TOML (see params/problems/)")
     ft.add_argument("--data", default=None, help="NONMEM-style CSV: ID, TIME [unit], AMT [unit], DV [unit], observable")
     ft.add_argument("--free", default=None, help="with --data: parameters to estimate, comma-separated")
-    ft.add_argument("--error", default="proportional:0.1", help="with --data: error model and sd, e.g. lognormal:0.2")
+    ft.add_argument("--random", default=None, help="with --data: free parameters that vary between patients "
+                                                    "(log-normal random effects): a population fit by FOCE-I")
+    ft.add_argument("--error", default="proportional:0.1", help="with --data: error model and sd, e.g. lognormal:0.2 "
+                                                                "(with --random the sd is the start of sigma, estimated)")
+    ft.add_argument("--vpc-replicates", type=int, default=200, help="with --random: replicates of the visual "
+                                                                     "predictive check (>= 20)")
     ft.add_argument("--params", default="default", help="parameter set to start from")
     ft.add_argument("--n-starts", type=int, default=None, help="override the problem's number of starts")
     ft.add_argument("--seed", type=int, default=0)

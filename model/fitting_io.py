@@ -94,11 +94,7 @@ def data_problem(data_path: str, free: list[str], params: str = "default", error
     """The pooled time-series problem for ``fit --data`` and ``export-petab``; ``error`` is ``MODEL[:SD]``."""
     from .data import make_data_problem, read_dataset
 
-    kind, _, sd = error.partition(":")
-    try:
-        sdv = float(sd) if sd else 0.1
-    except ValueError:
-        raise ParameterError(f"--error '{error}' must be MODEL[:SD], e.g. 'proportional:0.1' or 'lognormal:0.2'") from None
+    kind, sdv = _error_spec(error)
     if not free:
         raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free ka,ec50_treg")
     return make_data_problem(read_dataset(data_path), free, params=params, error_model=kind, sd=sdv)
@@ -117,6 +113,157 @@ def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "defa
         res = profile(res, n_points=5, max_nfev=8)
     write_fit_report(res, out, Path(data_path).stem, params, time.perf_counter() - t0, plot)
     return res
+
+
+def population_problem(data_path: str, free: list[str], random: list[str], params: str = "default",
+                       error: str = "proportional:0.1"):
+    """The random-effects problem for ``fit --data --random``; ``error`` is ``MODEL[:SD]`` (SD: sigma's start)."""
+    from .data import read_dataset
+    from .popfit import make_population_problem
+
+    kind, sd = _error_spec(error)
+    if not free:
+        raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free treg_production,ec50_treg")
+    return make_population_problem(read_dataset(data_path), free, random, load_parameters(params), error_model=kind,
+                                   sigma0=sd)
+
+
+def _error_spec(error: str) -> tuple[str, float]:
+    kind, _, sd = error.partition(":")
+    try:
+        return kind, (float(sd) if sd else 0.1)
+    except ValueError:
+        raise ParameterError(f"--error '{error}' must be MODEL[:SD], e.g. 'proportional:0.1' or 'lognormal:0.2'") from None
+
+
+def run_population_fit(data_path: str, free: list[str], random: list[str], out: Path, params: str = "default",
+                       error: str = "proportional:0.1", n_starts: int = 3, seed: int = 0, plot: bool = True,
+                       vpc_replicates: int = 200):
+    """Population fit (FOCE-I) of a NONMEM-style CSV and its report: estimates (RSE%), correlations, EBEs,
+    per-observation diagnostics, a VPC, figures, fitted.toml (typical values and a [population] table)."""
+    from .io import atomic_dir, finish_run, write_rows
+    from .popfit import fit_population, visual_predictive_check
+
+    problem = population_problem(data_path, free, random, params, error)
+    t0 = time.perf_counter()
+    print(f"il2als: population fit (FOCE-I) of {len(free)} typical values, {len(problem.random)} random effects and "
+          f"{len(problem.sigma_names)} residual sd(s) to {problem.n_obs} observations of {len(problem.data.ids)} "
+          f"patients, {n_starts} starts ...", file=sys.stderr, flush=True)
+    res = fit_population(problem, n_starts=n_starts, seed=seed,
+                         progress=lambda line: print(f"il2als:   {line} ({time.perf_counter() - t0:.0f} s)",
+                                                     file=sys.stderr, flush=True))
+    fit_seconds = time.perf_counter() - t0
+    print(f"il2als: visual predictive check ({vpc_replicates} replicates) ...", file=sys.stderr, flush=True)
+    vpc = visual_predictive_check(res, n_replicates=vpc_replicates, seed=seed + 1)
+    rows = res.estimate_rows()
+    names = res.names
+    corr = res.correlation
+    ebe_rows = []
+    ind = res.individual_parameters()
+    for i, pid in enumerate(problem.data.ids):
+        r = {"ID": pid}
+        r.update({f"eta_{n} [1]": float(res.eta[i, j]) for j, n in enumerate(problem.random)})
+        r.update({f"{f.name} [{f.unit}]": float(ind[i, j]) for j, f in enumerate(problem.free)})
+        ebe_rows.append(r)
+    diag = res.diagnostic_rows()
+    status = "converged" if res.converged else "NOT CONVERGED (do not use as an estimate)"
+    stem = Path(data_path).stem
+    with atomic_dir(out) as tmp:
+        write_rows(tmp / "estimates.csv", rows)
+        write_rows(tmp / "correlations.csv", [{"name": a, **{b: float(corr[i, j]) for j, b in enumerate(names)}}
+                                              for i, a in enumerate(names)])
+        write_rows(tmp / "individual.csv", ebe_rows)
+        write_rows(tmp / "diagnostics.csv", [{"ID": d["ID"], "time [day]": d["time_day"], "observable": d["observable"],
+                                              "DV": d["DV"], "unit": d["unit"], "PRED": d["PRED"], "IPRED": d["IPRED"],
+                                              "IWRES [1]": d["IWRES"], "CWRES [1]": d["CWRES"]} for d in diag])
+        write_rows(tmp / "vpc.csv", [{"observable": v["observable"], "time [day]": v["time_day"], "n_obs": v["n_obs"],
+                                      "unit": v["unit"], **{k: v[k] for k in v if k.startswith(("obs_", "sim_"))}}
+                                     for v in vpc.rows])
+        write_rows(tmp / "starts.csv", [{"start": i + 1, "ofv": o, "converged": c, "iterations": n}
+                                        for i, (o, c, n) in enumerate(res.starts)])
+        base = str(Path(params).resolve()) if _is_path(str(params)) else params
+        lines = ["[meta]", f'name = "{stem}-population"',
+                 f'title = "Population fit (FOCE-I) by il2als fit --data {stem}, {status}"', f"base = {json.dumps(base)}",
+                 "", "[parameters]"]
+        for r, f in zip(rows, problem.free):
+            src = (f"estimated: il2als fit --data {stem} (FOCE-I, {problem.n_obs} observations of "
+                   f"{len(problem.data.ids)} patients), typical value, RSE {r['rse_pct']:.3g}%")
+            lines.append(f'{f.name} = {{ value = {r["estimate"]:.6g}, unit = "{f.unit}", '
+                         f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')
+        lines += ["", "# between-patient SDs of the log-normal random effects, estimated by the same fit", "[population.omega]"]
+        lines += [f"{n} = {w:.6g}" for n, w in res.omega.items()]
+        (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if plot:
+            _population_figures(res, vpc, diag, tmp)
+        finish_run(tmp, data=str(data_path), params=params, method="FOCE-I (Lindstrom-Bates alternation)",
+                   status=status, message=res.message, ofv=res.ofv, ofv_nonmem=res.ofv_nonmem, aic=res.aic, bic=res.bic,
+                   n_ids=len(problem.data.ids), n_obs=problem.n_obs, n_estimated=problem.n_estimated,
+                   error_model=problem.error_model, shrinkage_pct={k: 100 * v for k, v in res.shrinkage.items()},
+                   vpc_prediction_corrected=vpc.prediction_corrected, fit_seconds=round(fit_seconds, 2),
+                   seconds=round(time.perf_counter() - t0, 2))
+    print(f"population fit '{stem}': {status}; -2LL {res.ofv:.3f} (NONMEM-style, without n log 2pi: "
+          f"{res.ofv_nonmem:.3f}); AIC {res.aic:.2f}; BIC {res.bic:.2f}; {problem.n_estimated} estimated, "
+          f"{problem.n_obs} observations, {len(problem.data.ids)} patients; {fit_seconds:.0f} s")
+    print(f"{'name':<32}{'estimate':>12}  {'unit':<28}{'RSE %':>8}  {'95% CI':>22}")
+    for r in rows:
+        ci = f"[{r['ci95_low']:.3g}, {r['ci95_high']:.3g}]"
+        print(f"{r['name']:<32}{r['estimate']:>12.4g}  {r['unit']:<28}{r['rse_pct']:>8.1f}  {ci:>22}"
+              f"{'  AT BOUND' if r['at_bound'] else ''}")
+    print("eta-shrinkage: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in res.shrinkage.items()))
+    if not res.converged:
+        print(f"il2als: warning: {res.message}", file=sys.stderr)
+    for r in rows:
+        if r["at_bound"]:
+            print(f"il2als: warning: {r['name']} = {r['estimate']:.4g} is at its bound; the estimate is limited by the "
+                  "bound, not the data (fix it, or drop its random effect)", file=sys.stderr)
+    print(f"il2als: wrote {out}/estimates.csv, correlations.csv, individual.csv, diagnostics.csv, vpc.csv, starts.csv, "
+          f"fitted.toml{', figures' if plot else ''}, manifest.json")
+    return res
+
+
+def _population_figures(res, vpc, diag: list[dict], folder: Path, max_ids: int = 12) -> None:
+    import matplotlib.pyplot as plt
+
+    from . import __version__
+    from .plots import (plot_ebe_distribution, plot_individual_fit, plot_observed_vs_predicted, plot_residuals,
+                        plot_vpc, save_figure)
+
+    pr = res.problem
+    obs = pr.observables
+    fig, axes = plt.subplots(len(obs), 4, figsize=(16, 3.8 * len(obs)), constrained_layout=True, squeeze=False)
+    for row, o in zip(axes, obs):
+        plot_observed_vs_predicted(diag, o, "PRED", ax=row[0])
+        plot_observed_vs_predicted(diag, o, "IPRED", ax=row[1])
+        plot_residuals(diag, o, "time", ax=row[2])
+        plot_residuals(diag, o, "PRED", ax=row[3])
+    fig.suptitle(f"il2als {__version__}: goodness of fit (FOCE-I), {len(pr.data.ids)} patients", fontsize=10)
+    save_figure(fig, folder / "gof.png")
+    t, ind, pop = res.curves()
+    ids = pr.data.ids[:max_ids]
+    pairs = [(pid, o) for pid in ids for o in obs]
+    ncol = 4
+    nrow = int(np.ceil(len(pairs) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.6 * nrow), constrained_layout=True, squeeze=False)
+    for ax, (pid, o) in zip(axes.flat, pairs):
+        i = pr.data.ids.index(pid)
+        pts = [(x.time, x.value) for x in pr.data.observations if x.id == pid and x.observable == o]
+        plot_individual_fit(t, ind[o][i], pop[o][i], tuple(zip(*pts)), [d.time for d in pr.data.regimens[pid].doses],
+                            ax=ax, title=f"ID {pid}: {o}", unit=next(d["unit"] for d in diag if d["observable"] == o))
+    for ax in list(axes.flat)[len(pairs):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle("individual fits: IPRED (solid, at the EBE), PRED (dashed), observations (dots), doses (red ticks)"
+                 + (f"; first {max_ids} of {len(pr.data.ids)} IDs" if len(pr.data.ids) > max_ids else ""), fontsize=9)
+    save_figure(fig, folder / "individual_fits.png")
+    k = len(pr.random)
+    fig, axes = plt.subplots(1, k, figsize=(4.2 * k, 3.4), constrained_layout=True, squeeze=False)
+    for j, (ax, (name, w)) in enumerate(zip(axes[0], res.omega.items())):
+        plot_ebe_distribution(res.eta[:, j], w, name, res.shrinkage[name], ax=ax)
+    save_figure(fig, folder / "ebes.png")
+    fig, axes = plt.subplots(1, len(obs), figsize=(6 * len(obs), 4.2), constrained_layout=True, squeeze=False)
+    for ax, o in zip(axes[0], obs):
+        plot_vpc(vpc, o, ax=ax)
+    save_figure(fig, folder / "vpc.png")
 
 
 def run_problem_file(path, out: Path, params: str = "default", n_starts: int | None = None, seed: int = 0,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .errors import Il2alsError
 
-__all__ = ["atomic_dir", "atomic_file", "check_output", "write_manifest", "environment", "csv_to_parquet",
+__all__ = ["atomic_dir", "write_rows", "atomic_file", "check_output", "write_manifest", "environment", "csv_to_parquet",
            "OutputError", "MANIFEST_MARK", "finish_run", "parquet_copies"]
 
 #: The key a run folder's ``manifest.json`` carries to say that il2als wrote the folder.
@@ -268,6 +268,20 @@ def csv_to_parquet(path: Path) -> Path | None:
     out = path.with_suffix(".parquet")
     pq.write_table(table, out)
     return out
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Rows of dicts as CSV (the first row's keys are the header; floats to 6 significant digits)."""
+    import csv
+
+    if not rows:
+        path.write_text("", encoding="utf-8")
+        return
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
 def parquet_copies(folder: Path) -> list[str]:
