@@ -71,6 +71,8 @@ class CompiledModel:
     observe: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     initial: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
     source: str = field(repr=False)
+    #: route name -> (target state index, scale(p) in state unit per IU, bioavailability index or -1, lag index or -1)
+    routes: dict = field(default_factory=dict, repr=False)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -208,7 +210,12 @@ def compile_mechanism(mech: Mechanism) -> CompiledModel:
     ])
     namespace: dict = {}
     exec(compile(src, "<il2als generated model>", "exec"), namespace)
-    return CompiledModel(mech, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src)
+    psyms = [p.sym for p in mech.parameters]
+    routes = {r.name: (ynames.index(r.state), sp.lambdify([psyms], r.scale, "math"),
+                       pnames.index(r.bioavailability) if r.bioavailability else -1,
+                       pnames.index(r.lag) if r.lag else -1) for r in mech.dose_routes}
+    return CompiledModel(mech, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src,
+                         routes)
 
 
 @functools.lru_cache(maxsize=4)

@@ -3,11 +3,18 @@
 Columns (units in the headers, ``NAME [unit]``, as everywhere in il2als):
 
 * ``ID``; ``TIME [h|day|...]`` (sorted within an ID);
-* ``AMT [MIU|IU|ug|MIU/m**2]``, ``EVID`` (0 observation, 1 dose, 2 other record: ignored; 3/4 resets are not
-  supported), ``CMT`` (1 = the SC depot for doses; observations 2, 3, ... in the order of
-  :func:`compartments`), ``MDV`` (1 = no observation on this row), ``ADDL``/``II`` (additional doses every II,
-  in TIME's unit; the series of several records may interleave, and doses at the same time add up), ``RATE``
-  (only 0: no infusions) and ``SS`` (only 0: steady-state records are refused, not run as single doses);
+* ``AMT [MIU|IU|ug|MIU/m**2]``, ``EVID`` (0 observation, 1 dose, 2 other record: ignored, 3 reset every state to
+  the patient's baseline, 4 reset and dose: NONMEM's meanings, e.g. for crossover periods), ``CMT`` (doses: 1 the
+  SC depot, 2 plasma, an IV dose; observations 2, 3, ... in the order of :func:`compartments`), ``MDV`` (1 = no
+  observation on this row), ``ADDL``/``II`` (additional doses every II, in TIME's unit; the series of several
+  records may interleave, and doses of one kind at one time add up);
+* ``RATE``: 0 a bolus; > 0 a zero-order infusion of AMT at that rate (the header's unit, e.g. ``RATE [MIU/h]``, or
+  AMT's unit per TIME's unit); -2 an infusion lasting the ``DUR`` column (TIME's unit unless its header says);
+  -1 (a modelled rate) is refused;
+* ``SS``: 1 a steady-state dose: just before it, the dosing-driven states (PK, signalling, effector and regulatory
+  T cells) are reset to their periodic steady state under AMT every II, the disease states held where they are
+  (as the baseline holds its fixed states), then the dose is given (and ADDL more after it); 2 is refused, because adding a steady state to the current amounts
+  (superposition) is exact only for a linear system and this one is not; SS with an infusion is refused;
 * ``DV [unit]`` with either an ``observable`` column (e.g. ``treg_pct_cd4``) or ``CMT``; a ``DVUNIT`` column
   overrides the DV header's unit row by row (il2als writes it, since one file mixes observables);
 * covariates: a column named after a model parameter (``body_surface_area [m**2]``, ``k_autonomous [1/day]``)
@@ -45,7 +52,7 @@ ERROR_MODELS = ("additive", "proportional", "lognormal")
 #: An observation is fitted when its residual is within this many error-model standard deviations.
 PASS_LIMIT = 2.0
 CMT_DEPOT = 1
-_RESERVED = {"ID", "TIME", "AMT", "EVID", "CMT", "DV", "MDV", "OBSERVABLE", "DVUNIT", "ADDL", "II", "RATE", "SS"}
+_RESERVED = {"ID", "TIME", "AMT", "EVID", "CMT", "DV", "MDV", "OBSERVABLE", "DVUNIT", "ADDL", "II", "RATE", "SS", "DUR"}
 _MISSING = ("", ".", "NA", "nan", "NaN")
 
 
@@ -170,6 +177,8 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
     out_units = {o.name: (o.output_unit or o.unit) for o in model.observables}
     cmts = compartments(model)
     doses: dict[str, list[Dose]] = {}
+    resets: dict[str, list[float]] = {}
+    routes = {c: r.name for c, name in cmts.items() for r in model.mechanism.dose_routes if r.state == name}
     obs: list[Observation] = []
     pars: dict[str, dict[str, float]] = {}
     covs: dict[str, dict[str, str]] = {}
@@ -205,11 +214,14 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         if evid_text not in _MISSING:
             evid = _whole(evid_text, "EVID", where)
             if evid not in (0, 1, 2, 3, 4):
-                raise Il2alsError(f"{where}: EVID '{evid_text}' must be 0 (observation), 1 (dose) or 2 (other)")
+                raise Il2alsError(f"{where}: EVID '{evid_text}' must be 0 (observation), 1 (dose), 2 (other), 3 (reset) "
+                                  "or 4 (reset and dose)")
         else:
             evid = 1 if amt not in _MISSING and _float(amt, "AMT", where) != 0 else 0
         if evid in (3, 4):
-            raise Il2alsError(f"{where}: EVID {evid} (reset) is not supported; give each period its own ID")
+            resets.setdefault(pid, []).append(t)
+            if evid == 3:
+                continue
         if evid == 2:
             continue
         cmt_text = get("CMT")
@@ -219,14 +231,18 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             if cmt not in cmts:
                 raise Il2alsError(f"{where}: CMT {cmt_text} is not a compartment; use 1 (depot) or 2-{max(cmts)} "
                                   "(see il2als.data.compartments())")
-        if evid == 1:
-            if cmt is not None and cmt != CMT_DEPOT:
-                raise RegimenError(f"{where}: a dose goes to CMT {CMT_DEPOT} (the SC depot), not CMT {cmt}")
-            if get("SS") not in _MISSING and _float(get("SS"), "SS", where) != 0:
-                raise RegimenError(f"{where}: SS {get('SS')}: steady-state dose records are not supported yet; write the "
-                                   "doses that led to steady state (ADDL/II), or drop the column")
-            if get("RATE") not in _MISSING and _float(get("RATE"), "RATE", where) != 0:
-                raise RegimenError(f"{where}: RATE {get('RATE')}: infusions are not supported; give SC bolus doses (RATE 0)")
+        if evid in (1, 4):
+            route = routes.get(CMT_DEPOT if cmt is None else cmt)
+            if route is None:
+                raise RegimenError(f"{where}: a dose goes to CMT {CMT_DEPOT} (the SC depot) or "
+                                   f"{', '.join(str(c) for c in routes if c != CMT_DEPOT)} (plasma: IV), not CMT {cmt}")
+            ss = _whole(get("SS"), "SS", where) if get("SS") not in _MISSING else 0
+            if ss == 2:
+                raise RegimenError(f"{where}: SS 2 adds a steady state to the current amounts by superposition, which is "
+                                   "exact only for a linear system and il2als's pharmacology is not (receptor sink, Treg "
+                                   "feedback); use SS 1 (reset to the steady state) or write the doses (ADDL/II)")
+            if ss not in (0, 1):
+                raise RegimenError(f"{where}: SS {get('SS')} must be 0, 1 (steady state) or 2")
             if cols.get("AMT", (0, None))[1] is None:
                 raise Il2alsError(f"{path}: AMT needs a unit in its header, e.g. 'AMT [MIU]'")
             a = _float(amt, "AMT", where)
@@ -243,8 +259,15 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             ii = _float(get("II"), "II", where) * t_factor if get("II") not in _MISSING else 0.0
             if addl < 0 or (addl > 0 and not ii > 0):
                 raise RegimenError(f"{where}: ADDL {addl} needs a positive II (interval, in TIME's unit)")
+            if ss and not (math.isfinite(ii) and ii > 0):
+                raise RegimenError(f"{where}: SS 1 needs a positive II (the dosing interval of the steady state)")
+            duration = _infusion_days(get, cols, a, t_factor, where)
+            if ss and duration > 0:
+                raise RegimenError(f"{where}: SS 1 with RATE (a steady-state infusion) is not supported; give SS 1 "
+                                   "bolus doses or write the infusions (ADDL/II)")
             # ADDL series of several records may interleave (NONMEM accepts them): sorted, and summed where they meet
-            doses[pid].extend(Dose(t + k * ii, iu, "IU") for k in range(addl + 1))
+            doses[pid].append(Dose(t, iu, "IU", route, duration, ii if ss else 0.0))
+            doses[pid].extend(Dose(t + k * ii, iu, "IU", route, duration) for k in range(1, addl + 1))
             continue
         mdv = _whole(get("MDV"), "MDV", where) if get("MDV") not in _MISSING else 0
         if mdv not in (0, 1):
@@ -268,11 +291,45 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
     if not obs:
         raise Il2alsError(f"{path}: no observation rows (rows with DV and observable)")
     for pid, ds in doses.items():
-        merged: dict[float, float] = {}
+        merged: dict[tuple, float] = {}  # doses of one kind at one time add up
         for d in ds:
-            merged[d.time] = merged.get(d.time, 0.0) + d.amount
-        doses[pid] = [Dose(t, a, "IU") for t, a in sorted(merged.items())]
-    return Dataset({k: Regimen(tuple(v), f"ID {k}") for k, v in doses.items()}, tuple(obs), str(path), pars, covs)
+            key = (d.time, d.route, d.duration, d.steady_state_interval)
+            merged[key] = merged.get(key, 0.0) + d.amount
+        doses[pid] = sorted(Dose(k[0], a, "IU", k[1], k[2], k[3]) for k, a in merged.items())
+    return Dataset({k: Regimen(tuple(v), f"ID {k}", resets=tuple(resets.get(k, ()))) for k, v in doses.items()},
+                   tuple(obs), str(path), pars, covs)
+
+
+def _infusion_days(get, cols: dict, amount: float, t_factor: float, where: str) -> float:
+    """A dose row's infusion duration in days: 0 for a bolus (RATE 0 or absent), AMT/RATE for RATE > 0 (RATE in
+    its header's unit, else AMT's unit per TIME's unit), the DUR column for RATE -2."""
+    if get("RATE") in _MISSING:
+        return 0.0
+    rate = _float(get("RATE"), "RATE", where)
+    if rate == 0:
+        return 0.0
+    if rate == -2:
+        if get("DUR") in _MISSING:
+            raise RegimenError(f"{where}: RATE -2 needs the infusion's duration in a DUR column (in TIME's unit)")
+        dur = _float(get("DUR"), "DUR", where)
+        factor = float(Q_(1.0, cols["DUR"][1]).to("day").magnitude) if cols["DUR"][1] else t_factor
+        if not (math.isfinite(dur) and dur > 0):
+            raise RegimenError(f"{where}: DUR {get('DUR')} must be a positive duration")
+        return dur * factor
+    if rate == -1:
+        raise RegimenError(f"{where}: RATE -1 (a rate modelled in the control stream) is not supported; give RATE > 0 "
+                           "or RATE -2 with a DUR column")
+    if not (math.isfinite(rate) and rate > 0):
+        raise RegimenError(f"{where}: RATE {get('RATE')} must be 0 (bolus), > 0 (amount per time), or -2 (with DUR)")
+    unit = cols["RATE"][1]
+    if unit is not None:
+        try:
+            per_day = float(Q_(rate, unit).to(f"({cols['AMT'][1]})/day").magnitude)
+        except Exception:
+            raise RegimenError(f"{where}: RATE unit '{unit}' is not AMT's unit per time; e.g. 'RATE [MIU/h]'") from None
+    else:
+        per_day = rate / t_factor  # AMT per TIME unit
+    return amount / per_day
 
 
 def replicate_dataset(rep, regimen: Regimen, design, model: CompiledModel | None = None) -> Dataset:
@@ -313,19 +370,32 @@ def dataset_csv(data: Dataset, *, time_unit: str = "day") -> str:
     pnames = sorted({k for d in data.parameters.values() for k in d})
     cnames = sorted({k for d in data.covariates.values() for k in d})
     f = float(Q_(1.0, "day").to(time_unit).magnitude)
+    cmt_of_route = {r.name: cmt_of[r.state] for r in model.mechanism.dose_routes}
+    records = any(not reg.plain for reg in data.regimens.values())  # RATE, SS and II columns only when needed
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["ID", f"TIME [{time_unit}]", "AMT [IU]", "EVID", "CMT", "DV", "MDV", "observable", "DVUNIT",
+                *([f"RATE [IU/{time_unit}]", "SS", f"II [{time_unit}]"] if records else []),
                 *(f"{k} [{model.mechanism.parameter(k).unit}]" for k in pnames), *cnames])
     by_id: dict[str, list] = {pid: [] for pid in data.ids}
     for pid, reg in data.regimens.items():
+        for t in reg.resets:
+            by_id[pid].append((t, -1, [repr(t * f), ".", 3, ".", ".", 1, "", "", ".", ".", "."]))
         for d in reg.doses:
             if d.unit != "IU":
                 raise Il2alsError(f"ID {pid}: write doses in IU (got {d.unit}); convert with the patient's parameters first")
-            by_id[pid].append((d.time, 0, [repr(d.time * f), repr(d.amount), 1, CMT_DEPOT, ".", 1, "", ""]))
+            extra = [repr(d.amount / (d.duration * f)) if d.duration > 0 else "0", "1" if d.steady_state_interval else "0",
+                     repr(d.steady_state_interval * f) if d.steady_state_interval else "."]
+            by_id[pid].append((d.time, 0, [repr(d.time * f), repr(d.amount), 1, cmt_of_route[d.route], ".", 1, "", "",
+                                           *extra]))
     for o in data.observations:
         by_id.setdefault(o.id, []).append((o.time, 1, [repr(o.time * f), ".", 0, cmt_of[o.observable],
-                                                      repr(o.value), 0, o.observable, out_units[o.observable]]))
+                                                      repr(o.value), 0, o.observable, out_units[o.observable],
+                                                      ".", ".", "."]))
+    if not records:
+        for rows in by_id.values():
+            for r in rows:
+                del r[2][8:]
     for pid, rows in by_id.items():
         extra = [*(repr(data.parameters.get(pid, {}).get(k, math.nan)) for k in pnames),
                  *(data.covariates.get(pid, {}).get(k, "") for k in cnames)]

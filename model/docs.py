@@ -40,4 +40,12 @@ def equations_markdown(mech: Mechanism | None = None) -> str:
         for p in m.parameters:
             out.append(f"| `{p.name}` | parameter | {unit_label(p.unit)} | {p.description} |")
         out.append("")
+        for r in m.routes:
+            parts = ([_latex(r.scale, mech)] if r.scale != 1 else []) + (
+                [_tex_name(r.bioavailability)] if r.bioavailability else [])
+            factor = r" \cdot ".join(parts)
+            at = rf"t_\mathrm{{dose}} + {_tex_name(r.lag)}" if r.lag else r"t_\mathrm{dose}"
+            out.append(rf"Dose route `{r.name}` ({r.description}): a bolus $A$ adds ${factor or '1'} \cdot A$ to "
+                       rf"${_tex_name(r.state)}$ at ${at}$; an infusion adds ${factor or '1'} \cdot A/T$ to its rate for $T$.")
+            out.append("")
     return "\n".join(out)

@@ -14,7 +14,7 @@ import io
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +83,21 @@ def _days(value: object, what: str) -> float:
 
 @dataclass(frozen=True, order=True)
 class Dose:
-    """One subcutaneous injection: ``time`` in days from the start, ``amount`` in canonical ``unit``."""
+    """One dose: ``time`` in days from the start, ``amount`` in canonical ``unit``.
+
+    ``route`` is a route the mechanism declares (``"sc"``, the default, or ``"iv"``); ``duration`` > 0 (days) makes
+    it a zero-order infusion of ``amount`` over that time; ``steady_state_interval`` > 0 (days) makes it a
+    steady-state dose (NONMEM SS = 1): just before it is given, the dosing-driven states (pharmacokinetics, IL-2
+    signalling, effector and regulatory T cells) are reset to their periodic steady state under this dose repeated
+    every interval, while the disease states (inflammation, motor neurons, neurofilaments, clinical) are held
+    where they are, as the baseline holds its fixed states."""
 
     time: float
     amount: float
     unit: str = "IU"
+    route: str = "sc"
+    duration: float = 0.0
+    steady_state_interval: float = 0.0
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.time) or self.time < 0:
@@ -96,6 +106,19 @@ class Dose:
             raise RegimenError(f"dose unit '{self.unit}' must be one of {', '.join(_KINDS.values())}")
         if not math.isfinite(self.amount) or self.amount <= 0:
             raise RegimenError(f"dose amount {self.amount} {self.unit} must be finite and positive")
+        if not (isinstance(self.route, str) and self.route.isidentifier()):
+            raise RegimenError(f"dose route {self.route!r} must be a route name such as 'sc' or 'iv'")
+        for name in ("duration", "steady_state_interval"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise RegimenError(f"dose {name.replace('_', ' ')} {v} day must be finite and >= 0")
+        if self.duration > 0 and self.steady_state_interval > 0:
+            raise RegimenError("a steady-state infusion (SS with RATE) is not supported; give steady-state bolus doses")
+
+    @property
+    def kind(self) -> tuple[str, bool, bool]:
+        """What makes two doses at one time distinct: route, infusion, steady state."""
+        return (self.route, self.duration > 0, self.steady_state_interval > 0)
 
     def label(self) -> str:
         if self.unit == "IU" and self.amount >= 1e5:
@@ -114,15 +137,25 @@ class Regimen:
     doses: tuple[Dose, ...] = ()
     name: str = field(default="custom", compare=False)
     description: str = field(default="", compare=False)
+    #: times (days) at which every state is reset to the patient's baseline (NONMEM EVID 3 and 4)
+    resets: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         check_dose_count(len(self.doses), f"regimen '{self.name}'")
         times = [d.time for d in self.doses]
         if any(b < a for a, b in zip(times, times[1:])):
             raise RegimenError(f"regimen '{self.name}': dose times are not sorted; sort them by time")
-        for a, b in zip(times, times[1:]):
-            if b == a:
-                raise RegimenError(f"regimen '{self.name}': two doses at day {a:g}; combine them into one dose")
+        for a, b in zip(self.doses, self.doses[1:]):
+            if b.time == a.time and b.kind == a.kind:
+                raise RegimenError(f"regimen '{self.name}': two doses at day {a.time:g}; combine them into one dose")
+        if any(not (math.isfinite(r) and r >= 0) for r in self.resets) or list(self.resets) != sorted(self.resets):
+            raise RegimenError(f"regimen '{self.name}': reset times must be finite, >= 0 and sorted")
+
+    @property
+    def plain(self) -> bool:
+        """True when every dose is an SC bolus and nothing resets: what the sentence grammar, SBML and PEtab
+        exports express."""
+        return not self.resets and all(d.kind == ("sc", False, False) for d in self.doses)
 
     def __len__(self) -> int:
         return len(self.doses)
@@ -146,11 +179,13 @@ class Regimen:
         return np.array([d.amount * factor[d.unit] for d in self.doses], dtype=float)
 
     def __add__(self, other: "Regimen") -> "Regimen":
-        return Regimen(tuple(sorted(self.doses + other.doses)), f"{self.name}+{other.name}")
+        return Regimen(tuple(sorted(self.doses + other.doses)), f"{self.name}+{other.name}",
+                       resets=tuple(sorted(self.resets + other.resets)))
 
     def shifted(self, by: object) -> "Regimen":
         dt = _days(by, "shift")
-        return Regimen(tuple(Dose(d.time + dt, d.amount, d.unit) for d in self.doses), self.name, self.description)
+        return Regimen(tuple(replace(d, time=d.time + dt) for d in self.doses), self.name, self.description,
+                       tuple(r + dt for r in self.resets))
 
     def summary(self) -> str:
         """One line: number of doses, amounts and span."""

@@ -144,6 +144,8 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
     from .io import atomic_dir, finish_run, write_rows
     from .popfit import fit_population, visual_predictive_check
 
+    if vpc_replicates < 20:
+        raise ParameterError(f"--vpc-replicates {vpc_replicates}: a VPC needs at least 20 replicates for its intervals")
     problem = population_problem(data_path, free, random, params, error)
     t0 = time.perf_counter()
     print(f"il2als: population fit (FOCE-I) of {len(free)} typical values, {len(problem.random)} random effects and "
@@ -186,7 +188,7 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
                  f'title = "Population fit (FOCE-I) by il2als fit --data {stem}, {status}"', f"base = {json.dumps(base)}",
                  "", "[parameters]"]
         for r, f in zip(rows, problem.free):
-            src = (f"estimated: il2als fit --data {stem} (FOCE-I, {problem.n_obs} observations of "
+            src = (f"calibrated: population fit by il2als fit --data {stem} (FOCE-I, {problem.n_obs} observations of "
                    f"{len(problem.data.ids)} patients), typical value, RSE {r['rse_pct']:.3g}%")
             lines.append(f'{f.name} = {{ value = {r["estimate"]:.6g}, unit = "{f.unit}", '
                          f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')

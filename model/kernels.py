@@ -30,11 +30,16 @@ E1, E2, E3, E4 = 17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0
 SAFETY, GROW, SHRNK, PGROW, PSHRNK = 0.9, 3.0, 0.5, -0.25, -1.0 / 3.0
 ERRCON = (GROW / SAFETY) ** (1 / PGROW)
 
+# steady-state doses: the same convergence rule as the scipy reference path (il2als.simulate)
+SS_CONVERGENCE = 0.01
+MAX_SS_CYCLES = 5000
+
 # status codes
 OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = 0, 1, 2, 3, 4
 
 #: functions compiled by the engine; the parallel ones loop over patients with prange
-SERIAL = ("lu_factor", "lu_solve", "solve", "derivs", "step", "fixed_step_solve", "advance", "make_work", "baseline", "patient")
+SERIAL = ("lu_factor", "lu_solve", "solve", "derivs", "step", "fixed_step_solve", "advance", "make_work", "baseline",
+          "periodic", "patient")
 PARALLEL = ("population", "baselines")
 
 
@@ -83,12 +88,15 @@ def lu_solve(a, piv, b):
             s -= a[i, j] * b[j]
         b[i] = s / a[i, i]
 
-def derivs(t, y, p, frozen, out):
-    """dy/dt into ``out`` (no allocation in the step loop), zero for frozen states."""
+def derivs(t, y, p, frozen, u, out):
+    """dy/dt into ``out`` (no allocation in the step loop) plus the infusions' input rates ``u``, zero for frozen
+    states."""
     rhs_into(t, y, p, out)  # noqa: F821 (rhs_into, rhs and jac are the generated model, injected by the engine)
     for i in range(len(y)):
         if frozen[i]:
             out[i] = 0.0
+        else:
+            out[i] += u[i]
     return out
 
 def solve(a, piv, b, dense):
@@ -97,7 +105,7 @@ def solve(a, piv, b, dense):
     else:
         solve_sparse(a, b)  # noqa: F821 (generated with the model: straight-line LU on the Jacobian's pattern)
 
-def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs):
+def step(t, y, f0, h, p, frozen, u, a, piv, g1, g2, g3, g4, ynew, err, fs):
     """One Rosenbrock step of size h from (t, y) with f0 = f(t, y); returns False if singular.
 
     W = I/(gamma h) - J is factorised on the Jacobian's sparsity pattern without pivoting (generated code; frozen
@@ -123,13 +131,13 @@ def step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs):
     solve(a, piv, g1, dense)
     for i in range(n):
         ynew[i] = y[i] + A21 * g1[i]
-    f = derivs(t + h, ynew, p, frozen, fs)
+    f = derivs(t + h, ynew, p, frozen, u, fs)
     for i in range(n):
         g2[i] = f[i] + C21 * g1[i] / h
     solve(a, piv, g2, dense)
     for i in range(n):
         ynew[i] = y[i] + A31 * g1[i] + A32 * g2[i]
-    f = derivs(t + h, ynew, p, frozen, fs)
+    f = derivs(t + h, ynew, p, frozen, u, fs)
     for i in range(n):
         g3[i] = f[i] + (C31 * g1[i] + C32 * g2[i]) / h
     solve(a, piv, g3, dense)
@@ -149,17 +157,18 @@ def fixed_step_solve(y0, p, t_end, n_steps):
     piv = np.empty(n, dtype=np.int64)
     g1, g2, g3, g4, ynew, err = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     f0, fs = np.empty(n), np.empty(n)
+    u = np.zeros(n)
     y = y0.copy()
     h = t_end / n_steps
     t = 0.0
     for _ in range(n_steps):
-        derivs(t, y, p, frozen, f0)
-        step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs)
+        derivs(t, y, p, frozen, u, f0)
+        step(t, y, f0, h, p, frozen, u, a, piv, g1, g2, g3, g4, ynew, err, fs)
         y[:] = ynew
         t += h
     return y
 
-def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps, work):
+def advance(t, t_end, y, p, frozen, u, rtol, atol, h, t_out, k_out, out, max_steps, work):
     """Integrate y from t to t_end in place, writing outputs t < t_out[k] < t_end (Hermite).
 
     Returns (status, h_next, k_out, n_steps, t_reached)."""
@@ -167,14 +176,14 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
     n = len(y)
     n_out = len(t_out)
     n_steps = 0
-    derivs(t, y, p, frozen, f0)
+    derivs(t, y, p, frozen, u, f0)
     hmin = 1e-14 * max(1.0, abs(t_end))
     while t < t_end and t_end - t > 1e-13 * max(1.0, abs(t_end)):
         if n_steps >= max_steps:
             return TOO_MANY_STEPS, h, k_out, n_steps, t
         if h > t_end - t:
             h = t_end - t
-        if not step(t, y, f0, h, p, frozen, a, piv, g1, g2, g3, g4, ynew, err, fs):
+        if not step(t, y, f0, h, p, frozen, u, a, piv, g1, g2, g3, g4, ynew, err, fs):
             h *= SHRNK
             if h < hmin:
                 return STEP_TOO_SMALL, h, k_out, n_steps, t
@@ -205,7 +214,7 @@ def advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k_out, out, max_steps,
         t1 = t + h
         if abs(t_end - t1) <= 1e-13 * max(1.0, abs(t_end)):
             t1 = t_end
-        derivs(t1, ynew, p, frozen, f1)
+        derivs(t1, ynew, p, frozen, u, f1)
         while k_out < n_out and t_out[k_out] < t1 and t_out[k_out] < t_end:
             if t_out[k_out] > t:
                 s = (t_out[k_out] - t) / h
@@ -237,7 +246,7 @@ def baseline(y_init, p, fixed, rtol, atol):
     work = make_work(n)
     dummy_t = np.empty(0)
     dummy_out = np.empty((0, n))
-    st, h, k, ns, tr = advance(0.0, 3000.0, y, p, fixed, 1e-5, atol, 1e-2, dummy_t, 0, dummy_out,
+    st, h, k, ns, tr = advance(0.0, 3000.0, y, p, fixed, np.zeros(n), 1e-5, atol, 1e-2, dummy_t, 0, dummy_out,
                                200000, work)
     if st != OK:
         return NO_STEADY_STATE, y
@@ -271,12 +280,42 @@ def baseline(y_init, p, fixed, rtol, atol):
         res = max(res, abs(d[i]) / max(abs(y[i]), 1e-6))
     return (OK if res < 1e-8 else NO_STEADY_STATE), y
 
-def patient(y0, p, ev_t, ev_inc, depot, t_out, rtol, atol, h_dose, max_steps, out):
-    """Integrate one patient from y0 at t=0 with depot increments at ev_t; fill out (n_times, n_states).
+def periodic(y, p, held, target, value, period, rtol, atol, h_dose, max_steps, work):
+    """Reset ``y`` in place to the state just before a dose of ``value`` into ``target`` repeated every ``period``
+    days has reached its periodic steady state, the ``held`` states (the disease) held (no infusions). Returns
+    (status, steps)."""
+    n = len(y)
+    start = np.empty(n)
+    u = np.zeros(n)
+    dummy_t = np.empty(0)
+    dummy_out = np.empty((0, n))
+    total = 0
+    for c in range(MAX_SS_CYCLES):
+        for i in range(n):
+            start[i] = y[i]
+        y[target] += value
+        st, h, k, ns, tr = advance(0.0, period, y, p, held, u, rtol, atol, h_dose, dummy_t, 0, dummy_out,
+                                   max_steps - total, work)
+        total += ns
+        if st != OK:
+            return st, total
+        done = True
+        for i in range(n):
+            if not held[i] and abs(y[i] - start[i]) > SS_CONVERGENCE * (atol[i] + rtol * abs(y[i])):
+                done = False
+                break
+        if done:
+            return OK, total
+    return NO_STEADY_STATE, total
+
+def patient(y0, p, ev_t, ev_kind, ev_target, ev_value, ev_period, held, t_out, rtol, atol, h_dose, max_steps, out):
+    """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.simulate`: 0 bolus,
+    1 infusion rate change, 2 steady-state dose, 3 reset to y0); fill out (n_times, n_states).
 
     Returns (status, t_fail, total steps)."""
     n = len(y0)
     y = y0.copy()
+    u = np.zeros(n)
     frozen = np.zeros(n, dtype=np.bool_)
     work = make_work(n)
     T = t_out[-1]
@@ -288,7 +327,22 @@ def patient(y0, p, ev_t, ev_inc, depot, t_out, rtol, atol, h_dose, max_steps, ou
     n_ev = len(ev_t)
     while True:
         while e < n_ev and ev_t[e] <= t + 1e-12 * max(1.0, t):
-            y[depot] += ev_inc[e]
+            kind = ev_kind[e]
+            j = ev_target[e]
+            if kind == 0:
+                y[j] += ev_value[e]
+            elif kind == 1:
+                u[j] += ev_value[e]
+            elif kind == 2:
+                st, ns = periodic(y, p, held, j, ev_value[e], ev_period[e], rtol, atol, h_dose, max_steps - total, work)
+                total += ns
+                if st != OK:
+                    return st, t, total
+                y[j] += ev_value[e]
+            else:
+                for i in range(n):
+                    y[i] = y0[i]
+                    u[i] = 0.0
             e += 1
             h = h_dose
         while k < len(t_out) and t_out[k] <= t + 1e-12 * max(1.0, t):
@@ -299,7 +353,7 @@ def patient(y0, p, ev_t, ev_inc, depot, t_out, rtol, atol, h_dose, max_steps, ou
         t_end = T
         if e < n_ev and ev_t[e] < T:
             t_end = ev_t[e]
-        st, h, k, ns, t_reached = advance(t, t_end, y, p, frozen, rtol, atol, h, t_out, k, out,
+        st, h, k, ns, t_reached = advance(t, t_end, y, p, frozen, u, rtol, atol, h, t_out, k, out,
                                           max_steps - total, work)
         total += ns
         if st != OK:
@@ -307,12 +361,13 @@ def patient(y0, p, ev_t, ev_inc, depot, t_out, rtol, atol, h_dose, max_steps, ou
         t = t_end
     return OK, t, total
 
-def population(Y0, P, ev_t, ev_inc, ev_ptr, depot, t_out, rtol, atol, h_dose, max_steps, out, status,
-               t_fail, steps):
+def population(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol, h_dose,
+               max_steps, out, status, t_fail, steps):
     N = Y0.shape[0]
     for i in prange(N):
-        st, tf, ns = patient(Y0[i], P[i], ev_t[ev_ptr[i]:ev_ptr[i + 1]], ev_inc[ev_ptr[i]:ev_ptr[i + 1]],
-                             depot, t_out, rtol, atol[i], h_dose, max_steps, out[i])
+        a, b = ev_ptr[i], ev_ptr[i + 1]
+        st, tf, ns = patient(Y0[i], P[i], ev_t[a:b], ev_kind[a:b], ev_target[a:b], ev_value[a:b], ev_period[a:b],
+                             held, t_out, rtol, atol[i], h_dose, max_steps, out[i])
         status[i] = st
         t_fail[i] = tf
         steps[i] = ns

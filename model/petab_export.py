@@ -61,6 +61,12 @@ def petab_tables(problem: DataProblem) -> dict[str, str]:
     clash = sorted(free & {k for d in data.parameters.values() for k in d})
     if clash:
         raise Il2alsError(f"{', '.join(clash)} is both estimated and a dataset column; drop it from --free or the data")
+    odd = next((p for p in ids if not data.regimens[p].plain), None)
+    if odd is not None:
+        raise Il2alsError(f"ID {odd}: the PEtab export carries SC bolus doses only; IV doses, infusions (RATE), "
+                          "steady-state doses (SS: PEtab's pre-equilibration is a steady state, not a periodic one) and "
+                          "resets (EVID 3/4) have no form in it yet: fit this dataset with il2als fit --data, or export "
+                          "the IDs with SC bolus doses only")
     if len({condition_id(p) for p in ids}) != len(ids):
         raise Il2alsError("two dataset IDs map to the same PEtab condition id; use IDs of letters, digits and '_'")
     bsa_i, sa_i = model.parameter_index("body_surface_area"), model.parameter_index("aldesleukin_specific_activity")

@@ -51,9 +51,10 @@ from .parameters import ParameterSet
 from .population import BatchOptions, simulate_population
 
 __all__ = ["PopulationProblem", "PopulationFit", "VisualPredictiveCheck", "make_population_problem",
-           "fit_population", "visual_predictive_check", "OMEGA_BOUNDS", "SIGMA_BOUNDS", "FIT_OPTIONS"]
+           "fit_population", "foce_objective", "visual_predictive_check", "OMEGA_BOUNDS", "SIGMA_BOUNDS", "FIT_OPTIONS"]
 
-#: Bounds of the between-patient SDs (log scale) and of the residual sds (in the error model's unit).
+#: Bounds of the between-patient SDs (log scale) and of the residual sds (relative or log; additive sds: times
+#: the observable's median |DV|).
 OMEGA_BOUNDS = (0.01, 3.0)
 SIGMA_BOUNDS = (1e-4, 10.0)
 #: Tighter than the default batch tolerance: finite-difference sensitivities need smooth predictions.
@@ -145,12 +146,28 @@ class PopulationProblem:
     def bounds(self) -> list[tuple[float, float]]:
         b = [(math.log(f.lower), math.log(f.upper)) for f in self.free]
         b += [tuple(math.log(v) for v in OMEGA_BOUNDS)] * len(self.random)
-        b += [tuple(math.log(v) for v in SIGMA_BOUNDS)] * len(self.observables)
+        b += [(math.log(SIGMA_BOUNDS[0] * c), math.log(SIGMA_BOUNDS[1] * c)) for c in self.sigma_scale]
         return b
 
+    @property
+    def sigma_scale(self) -> np.ndarray:
+        """What the sigma bounds scale with, per observable: 1 (relative or log errors), or the median |DV| for
+        additive errors (in the DV unit)."""
+        if self.error_model != "additive":
+            return np.ones(len(self.observables))
+        L = self._layout
+        return np.array([float(np.median(np.abs(L["Y"][L["mask"] & (L["kind"] == q)]))) or 1.0
+                         for q in range(len(self.observables))])
+
     def x0(self, omega0: float = 0.3) -> np.ndarray:
-        return self.pack(np.array([math.log(f.nominal) for f in self.free]), np.full(len(self.random), omega0),
-                         np.full(len(self.observables), self.sigma0))
+        """The start: base values, omega ``omega0``, sigma ``sigma0`` (additive errors with several observables:
+        10% of each observable's median |DV|, since one number cannot be the start in several units)."""
+        if self.error_model == "additive" and len(self.observables) > 1:
+            sig = 0.1 * self.sigma_scale
+        else:
+            lo, hi = SIGMA_BOUNDS[0] * self.sigma_scale, SIGMA_BOUNDS[1] * self.sigma_scale
+            sig = np.clip(np.full(len(self.observables), self.sigma0), lo * 1.0001, hi / 1.0001)
+        return self.pack(np.array([math.log(f.nominal) for f in self.free]), np.full(len(self.random), omega0), sig)
 
     # -- the model at the observations -------------------------------------------------------------------------
     def predict(self, rows: np.ndarray, phi: np.ndarray, options: BatchOptions | None = None,
@@ -210,9 +227,10 @@ def make_population_problem(data: Dataset, free: list[str], random: list[str], b
     """Check the names and the error model and build a :class:`PopulationProblem`; errors say what to fix."""
     if error_model not in ERROR_MODELS:
         raise Il2alsError(f"error model '{error_model}' must be one of {', '.join(ERROR_MODELS)}")
-    if not (math.isfinite(sigma0) and SIGMA_BOUNDS[0] <= sigma0 <= SIGMA_BOUNDS[1]):
+    if not (math.isfinite(sigma0) and sigma0 > 0) or (error_model != "additive" and
+                                                       not SIGMA_BOUNDS[0] <= sigma0 <= SIGMA_BOUNDS[1]):
         raise Il2alsError(f"residual sd {sigma0:g} must lie in [{SIGMA_BOUNDS[0]:g}, {SIGMA_BOUNDS[1]:g}] (the start of "
-                          "sigma, e.g. proportional:0.1)")
+                          f"sigma, relative or of the log, e.g. {error_model}:0.1)")
     fps = free_parameters(list(free), base)
     if not random:
         raise Il2alsError("no random effects; name the parameters that vary between patients, e.g. --random ec50_treg "
@@ -548,14 +566,18 @@ def _run(problem: PopulationProblem, x0: np.ndarray, max_outer: int, tol: float,
     ri = problem.random_index
     for it in range(1, max_outer + 1):
         x_new = _population_step(problem, st)
+        f_lin = _linearised(problem, st)
+        promised = f_lin(st.x) - f_lin(x_new)  # the decrease the linearised model expects
         for _ in range(8):
             eta0 = st.eta - (x_new[ri] - st.x[ri])[None]  # keep each patient's individual values as the start
             new = _individual_step(problem, x_new, eta0)
             if new.ofv <= st.ofv + 1e-6:
                 break
             x_new = st.x + 0.5 * (x_new - st.x)
-        else:
-            return st, bool(np.max(np.abs(x_new - st.x)) < 1e-3), "no step lowers the objective", it
+        else:  # at the optimum up to the sensitivities' noise when the promised decrease was already tiny
+            ok = promised < 10 * tol
+            return st, ok, (f"converged: no step lowers -2LL and the linearised model expects {promised:.2g} at most" if ok
+                            else f"stopped: no step lowers -2LL although the linearised model expects {promised:.2g}"), it
         gain, move = st.ofv - new.ofv, float(np.max(np.abs(new.x - st.x)))
         st = new
         if progress is not None:
@@ -563,6 +585,16 @@ def _run(problem: PopulationProblem, x0: np.ndarray, max_outer: int, tol: float,
         if gain < tol and move < 1e-3:
             return st, True, f"converged: -2LL changed by {gain:.2g} and the estimates by {move:.2g} (log)", it
     return st, False, f"not converged in {max_outer} iterations", max_outer
+
+
+def foce_objective(problem: PopulationProblem, x: np.ndarray) -> float:
+    """The FOCE-I ``-2 log L`` (with the ``n log 2 pi`` constant) at estimates ``x`` (the estimation scale of
+    :meth:`PopulationProblem.pack`), the EBEs re-estimated from zero."""
+    x = np.asarray(x, float)
+    if x.shape != (problem.n_estimated,):
+        raise Il2alsError(f"x has shape {x.shape}; it needs ({problem.n_estimated},): log typical values, log omegas, "
+                          "log sigmas")
+    return _individual_step(problem, x, np.zeros((len(problem.data.ids), len(problem.random)))).ofv
 
 
 def fit_population(problem: PopulationProblem, *, n_starts: int = 3, seed: int = 0, max_outer: int = 60,

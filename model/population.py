@@ -20,7 +20,7 @@ from .dosing import Regimen, regimen as as_regimen
 from .engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
-from .simulate import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, suspect_states
+from .simulate import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, dose_events, suspect_states
 from .trajectory import _factor
 from .units import unit_label
 
@@ -93,23 +93,34 @@ def parameter_matrix(params: "Sequence[ParameterSet] | np.ndarray", model: Compi
 
 
 def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
-    """Flattened dose events: times (lag-shifted), depot increments and per-patient offsets."""
-    i_lag, i_f = model.parameter_index("absorption_lag"), model.parameter_index("bioavailability")
-    i_bsa, i_sa = model.parameter_index("body_surface_area"), model.parameter_index("aldesleukin_specific_activity")
-    times, incs, ptr = [], [], [0]
+    """Every patient's :func:`il2als.simulate.dose_events` up to ``T``, flattened: (time, kind, target, value, period)
+    arrays, per-patient offsets, and each patient's input peaks (for tolerance scales)."""
+    cols: list[list[np.ndarray]] = [[], [], [], [], []]
+    ptr, peaks = [0], []
     cache: dict = {}
+    used = _dosing_parameters(model)  # patients who share these and a regimen share their events
     for i, reg in enumerate(regs):
-        key = (id(reg), P[i, i_bsa], P[i, i_sa])
+        key = (id(reg), *P[i, used])
         if key not in cache:
-            cache[key] = (reg.times(), reg.amounts_iu(P[i, i_bsa], P[i, i_sa]))
-        t, a = cache[key]
-        t = t + P[i, i_lag]
-        keep = t <= T
-        times.append(t[keep])
-        incs.append(P[i, i_f] * a[keep])
-        ptr.append(ptr[-1] + int(keep.sum()))
-    cat = lambda xs: np.concatenate(xs) if xs else np.empty(0)
-    return cat(times).astype(float), cat(incs).astype(float), np.array(ptr, dtype=np.int64)
+            ev = dose_events(P[i], reg, model).until(T)
+            cache[key] = (ev, ev.peaks(model))
+        ev, pk = cache[key]
+        for c, a in zip(cols, (ev.time, ev.kind, ev.target, ev.value, ev.period)):
+            c.append(a)
+        ptr.append(ptr[-1] + len(ev))
+        peaks.append(pk)
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.empty(0, dt)  # noqa: E731
+    return (cat(cols[0], float), cat(cols[1], np.int64), cat(cols[2], np.int64), cat(cols[3], float),
+            cat(cols[4], float), np.array(ptr, dtype=np.int64), peaks)
+
+
+def _dosing_parameters(model: CompiledModel) -> list[int]:
+    """Indices of the parameters dose events depend on: dose conversion, the routes' bioavailabilities, lags and
+    scales (e.g. the volume, for an IV dose)."""
+    names = set(model.mechanism.dose_parameter_names)
+    for r in model.mechanism.dose_routes:
+        names |= {n for n in (r.bioavailability, r.lag) if n} | {str(x) for x in r.scale.free_symbols}
+    return sorted(model.parameter_index(n) for n in names)
 
 
 def output_times(times: object) -> np.ndarray:
@@ -206,9 +217,9 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     factors = {n: _factor(*units_all[n]) for n in names}
     if initial is not None and np.shape(initial) != (N, len(model.state_names)):
         raise Il2alsError(f"initial states must have shape ({N}, {len(model.state_names)})")
-    ev_t, ev_inc, ev_ptr = _events(P, regs, model, T)
+    ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, peaks = _events(P, regs, model, T)
     eng = engine(model)
-    depot = model.state_index("il2_depot")
+    held = ~np.isin(model.state_names, model.mechanism.dosing_driven_states)  # during steady-state doses
     values = {n: np.empty((N, len(t_out))) for n in names}
     status = np.zeros(N, dtype=np.int64)
     t_fail = np.zeros(N)
@@ -223,15 +234,14 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             st0 = np.zeros(c1 - c0, dtype=np.int64)
         else:
             Y0, st0 = population_baselines(Pc, model)
-        max_dose = np.array([ev_inc[ev_ptr[i]:ev_ptr[i + 1]].max() / max(P[i, model.parameter_index("bioavailability")], 1e-300)
-                             if ev_ptr[i + 1] > ev_ptr[i] else 0.0 for i in range(c0, c1)])
-        atol = np.array([_scales(model, Y0[j], Pc[j], max_dose[j]) for j in range(c1 - c0)]) * options.atol
+        atol = np.array([_scales(model, Y0[j], Pc[j], peaks[c0 + j]) for j in range(c1 - c0)]) * options.atol
         out = np.full((c1 - c0, len(t_out), ns), np.nan)
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
         st = np.zeros(c1 - c0, dtype=np.int64)
-        eng.population(Y0, Pc, ev_t[e0:e1], ev_inc[e0:e1], ptr, depot, t_out, options.rtol, atol,
-                        options.first_step, options.max_steps, out, st, t_fail[c0:c1], steps[c0:c1])
+        eng.population(Y0, Pc, ev_t[e0:e1], ev_kind[e0:e1], ev_target[e0:e1], ev_value[e0:e1], ev_period[e0:e1], ptr,
+                       held, t_out, options.rtol, atol, options.first_step, options.max_steps, out, st,
+                       t_fail[c0:c1], steps[c0:c1])
         st = np.where(st0 != OK, st0, st)
         for j in range(c1 - c0):
             i = c0 + j

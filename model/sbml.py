@@ -146,6 +146,10 @@ def to_sbml(params: ParameterSet, regimen: Regimen, *, model: CompiledModel | No
     mech = model.mechanism
     p = params.vector(model)
     y0 = baseline_state(p, model)
+    if not regimen.plain:
+        raise Il2alsError(f"regimen '{regimen.name}': the SBML export carries SC bolus doses only (dose slots into the "
+                          "depot); IV doses, infusions, steady-state doses and resets are not written yet: simulate them "
+                          "with il2als, or export an SC bolus regimen")
     times = regimen.times()
     amounts = regimen.amounts_iu(params.value("body_surface_area"), params.value("aldesleukin_specific_activity"))
     n_slots = len(times) if dose_slots is None else int(dose_slots)

@@ -18,7 +18,8 @@ from scipy.optimize import root
 
 from .compile import CompiledModel, default_model
 from .dosing import Regimen, regimen as as_regimen
-from .errors import Il2alsError, SolverError
+from .errors import Il2alsError, RegimenError, SolverError, did_you_mean
+from .kernels import MAX_SS_CYCLES, SS_CONVERGENCE
 from .parameters import ParameterSet
 from .trajectory import Trajectory
 from .units import to_unit
@@ -103,29 +104,90 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
     return y
 
 
-def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, max_dose_iu: float) -> np.ndarray:
-    """Typical magnitude of each state, for absolute tolerances."""
+def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict[int, float]) -> np.ndarray:
+    """Typical magnitude of each state, for absolute tolerances; ``peaks`` is the largest single input per state
+    (:meth:`DoseEvents.peaks`)."""
     s = np.maximum(np.abs(y0), 1e-3)
     depot = model.state_index("il2_depot")
     conc = model.state_index("il2_plasma")
-    f = p[model.parameter_index("bioavailability")]
     v = p[model.parameter_index("volume")]
-    s[depot] = max(s[depot], f * max_dose_iu, 1.0)
+    s[depot] = max(s[depot], peaks.get(depot, 0.0), 1.0)
     # Plasma IL-2 matters to the Tregs on the scale of their EC50, whatever the dose: a scale growing with the
     # dose let large doses' tails (and so the Treg expansion) drift by 2e-4 relative; capped, 2e-5 (+4% steps).
     ec50 = p[model.parameter_index("ec50_treg")]
-    s[conc] = min(max(s[conc], f * max_dose_iu / v * 0.1, 1e-3), max(ec50, 1e-3))
+    s[conc] = min(max(s[conc], peaks.get(depot, 0.0) / v * 0.1, peaks.get(conc, 0.0) * 0.1, 1e-3), max(ec50, 1e-3))
     return s
 
 
-def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -> tuple[np.ndarray, np.ndarray]:
-    """Effective (lag-shifted) times in days and depot increments ``F * amount`` in IU, shape ``(n_doses,)``."""
+#: Kinds of event: a bolus (``value`` added to the target state), a change of an infusion's input rate (``value``
+#: added to d(target)/dt), a steady-state dose (reset to the periodic steady state of ``value`` every ``period``,
+#: then the bolus) and a reset of every state to the baseline. At one time they apply in the order reset,
+#: steady state, bolus, rate.
+BOLUS, RATE, STEADY_STATE, RESET = 0, 1, 2, 3
+_ORDER = {RESET: 0, STEADY_STATE: 1, BOLUS: 2, RATE: 3}
+
+
+@dataclass(frozen=True)
+class DoseEvents:
+    """A patient's events, sorted: ``time`` (days, lag-shifted), ``kind``, ``target`` (state index), ``value``
+    (state unit, or state unit per day for a rate) and ``period`` (days, steady-state doses), each ``(n_events,)``."""
+
+    time: np.ndarray
+    kind: np.ndarray
+    target: np.ndarray
+    value: np.ndarray
+    period: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def until(self, t_end: float) -> "DoseEvents":
+        """The events at or before ``t_end``."""
+        k = self.time <= t_end
+        return DoseEvents(self.time[k], self.kind[k], self.target[k], self.value[k], self.period[k])
+
+    def peaks(self, model: CompiledModel | None = None) -> dict[int, float]:
+        """Largest single input per target state (a bolus, a steady-state dose, or an infusion's whole amount),
+        in the state's unit: the scale of its absolute tolerance."""
+        out: dict[int, float] = {}
+        for i, (k, j, v) in enumerate(zip(self.kind, self.target, self.value)):
+            if k == RATE and v > 0:
+                ends = np.nonzero((self.kind == RATE) & (self.target == j) & np.isclose(self.value, -v) &
+                                  (self.time > self.time[i]))[0]
+                v = v * ((self.time[ends[0]] if len(ends) else self.time[i] + 1.0) - self.time[i])
+            elif k not in (BOLUS, STEADY_STATE):
+                continue
+            out[int(j)] = max(out.get(int(j), 0.0), float(v))
+        return out
+
+
+def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -> DoseEvents:
+    """The regimen as events for a patient with parameters ``params_vector``: each dose goes by its route (the
+    mechanism's :class:`~il2als.mechanism.core.DoseRoute`: target state, ``scale x F``, lag); an infusion is a rate
+    step up at its start and down at its end."""
     p = params_vector
-    lag = p[model.parameter_index("absorption_lag")]
-    f = p[model.parameter_index("bioavailability")]
     bsa = p[model.parameter_index("body_surface_area")]
     sa = p[model.parameter_index("aldesleukin_specific_activity")]
-    return reg.times() + lag, f * reg.amounts_iu(bsa, sa)
+    amounts = reg.amounts_iu(bsa, sa)
+    rows: list[tuple[float, int, int, float, float]] = [(float(r), RESET, 0, 0.0, 0.0) for r in reg.resets]
+    for d, a in zip(reg.doses, amounts):
+        if d.route not in model.routes:
+            raise RegimenError(f"dose route '{d.route}' is not declared by the mechanism"
+                               f"{did_you_mean(d.route, list(model.routes))}")
+        target, scale, i_f, i_lag = model.routes[d.route]
+        factor = scale(p) * (p[i_f] if i_f >= 0 else 1.0)
+        t = d.time + (p[i_lag] if i_lag >= 0 else 0.0)
+        if d.duration > 0:
+            rate = factor * a / d.duration
+            rows += [(t, RATE, target, rate, 0.0), (t + d.duration, RATE, target, -rate, 0.0)]
+        elif d.steady_state_interval > 0:
+            rows.append((t, STEADY_STATE, target, factor * a, d.steady_state_interval))
+        else:
+            rows.append((t, BOLUS, target, factor * a, 0.0))
+    rows.sort(key=lambda r: (r[0], _ORDER[r[1]]))
+    cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+    return DoseEvents(np.array(cols[0], float), np.array(cols[1], np.int64), np.array(cols[2], np.int64),
+                      np.array(cols[3], float), np.array(cols[4], float))
 
 
 def output_grid(duration: float, step: float) -> np.ndarray:
@@ -137,58 +199,92 @@ def output_grid(duration: float, step: float) -> np.ndarray:
     return t
 
 
-def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, t_events: np.ndarray, increments: np.ndarray,
-              t_out: np.ndarray, options: SolverOptions, label: str = "") -> np.ndarray:
-    """Piecewise integration from ``y0`` at t=0; returns states at ``t_out``, shape ``(n_times, n_states)``.
+# A steady-state dose repeats its cycle until no free state moves by more than SS_CONVERGENCE of its error
+# tolerance from one cycle to the next, or fails after MAX_SS_CYCLES cycles: the engine's rule (il2als.kernels).
 
-    ``increments[i]`` IU enter the depot at ``t_events[i]`` (days, sorted). Values at an event time are
-    those just after the event.
-    """
-    depot = model.state_index("il2_depot")
+
+def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseEvents, t_out: np.ndarray,
+              options: SolverOptions, label: str = "") -> np.ndarray:
+    """Piecewise integration from ``y0`` at t=0 through ``events``; returns states at ``t_out``, shape
+    ``(n_times, n_states)``. Values at an event time are those just after the event. The scipy reference path:
+    the batch engine (:mod:`il2als.kernels`) implements the same events and is tested against it."""
     duration = float(t_out[-1])
-    keep = t_events <= duration
-    t_events, increments = t_events[keep], increments[keep]
-    scale = _scales(model, y0, p, float(increments.max()) if len(increments) else 0.0)
+    ev = events.until(duration)
+    scale = _scales(model, y0, p, ev.peaks(model))
     atol = options.atol * scale
-    out = np.empty((len(t_out), len(y0)))
+    held = ~np.isin(model.state_names, model.mechanism.dosing_driven_states)  # during steady-state doses
+    n = len(y0)
+    out = np.empty((len(t_out), n))
     y = y0.copy()
-    bounds = np.concatenate([[0.0], t_events, [duration]])
-    inc = np.concatenate([[0.0], increments])
+    u = np.zeros(n)
+    bounds = np.unique(np.concatenate([[0.0], ev.time, [duration]]))
 
-    def f(t: float, x: np.ndarray) -> np.ndarray:
-        return model.rhs(t, x, p)
+    def solve(a: float, b: float, x: np.ndarray, rate: np.ndarray, t_eval, frozen=None):
+        def f(t: float, z: np.ndarray) -> np.ndarray:
+            d = model.rhs(t, z, p) + rate
+            if frozen is not None:
+                d[frozen] = 0.0
+            return d
 
-    def j(t: float, x: np.ndarray) -> np.ndarray:
-        return model.jac(t, x, p)
+        def j(t: float, z: np.ndarray) -> np.ndarray:
+            m = model.jac(t, z, p)
+            if frozen is not None:
+                m[frozen, :] = 0.0
+            return m
+
+        sol = solve_ivp(f, (a, b), x, method=options.method, jac=j, t_eval=t_eval, rtol=options.rtol, atol=atol,
+                        max_step=options.max_step)
+        if sol.status < 0 or not np.all(np.isfinite(np.asarray(sol.y, dtype=float))):
+            raise _failure(model, p, sol, a, x, scale, label)
+        return sol
 
     for k in range(len(bounds) - 1):
         a, b = bounds[k], bounds[k + 1]
-        y = y.copy()
-        y[depot] += inc[k]
+        for e in np.nonzero(ev.time == a)[0]:
+            kind, target, value = int(ev.kind[e]), int(ev.target[e]), float(ev.value[e])
+            if kind == RESET:
+                y, u = y0.copy(), np.zeros(n)
+            elif kind == STEADY_STATE:
+                y = _periodic(lambda x, tau: solve(0.0, tau, x, np.zeros(n), [tau], held).y[:, -1], y, target, value,
+                              float(ev.period[e]), held, atol, options.rtol, label)
+                y[target] += value
+            elif kind == BOLUS:
+                y = y.copy()
+                y[target] += value
+            else:
+                u = u.copy()
+                u[target] += value
         last = k == len(bounds) - 2
-        sel = (t_out >= a) & ((t_out <= b) if last else (t_out < b))
-        idx = np.nonzero(sel)[0]
+        idx = np.nonzero((t_out >= a) & ((t_out <= b) if last else (t_out < b)))[0]
         if b <= a:
             out[idx] = y
             continue
-        sol = solve_ivp(f, (a, b), y, method=options.method, jac=j, t_eval=t_out[idx] if len(idx) else None,
-                        rtol=options.rtol, atol=atol, max_step=options.max_step)
-        if sol.status < 0 or not np.all(np.isfinite(np.asarray(sol.y, dtype=float))):
-            raise _failure(model, p, sol, a, y, scale, label)
-        if len(idx):
-            out[idx] = sol.y.T
-        if sol.y.size and len(idx) and sol.t[-1] == b:
-            y = sol.y[:, -1]
-        else:
-            # t_eval did not include b: restart from a dense evaluation at b.
-            sol_b = solve_ivp(f, (a, b), y, method=options.method, jac=j, t_eval=[b], rtol=options.rtol, atol=atol,
-                              max_step=options.max_step)
-            y = sol_b.y[:, -1]
+        t_eval = np.unique(np.concatenate([t_out[idx], [b]]))  # the segment's end too: no second integration
+        sol = solve(a, b, y, u, t_eval)
+        keep = np.isin(sol.t, t_out[idx])
+        out[idx] = sol.y.T[keep]
+        y = sol.y[:, -1]
     bad, i = clip_negative(out, atol)
     if bad:
         raise SolverError(f"{label}negative state(s) {', '.join(model.state_names[k] for k in bad)} at "
                           f"t = {t_out[i]:.6g} day; tighten the tolerance (rtol) or use method Radau")
     return out
+
+
+def _periodic(cycle, y: np.ndarray, target: int, value: float, period: float, held: np.ndarray, atol: np.ndarray,
+              rtol: float, label: str) -> np.ndarray:
+    """The state just before a dose of ``value`` into ``target`` repeated every ``period`` days has reached its
+    periodic steady state, the ``held`` states (the disease) held; ``cycle(x, period)`` integrates one period."""
+    y = y.copy()
+    for _ in range(MAX_SS_CYCLES):
+        start = y.copy()
+        x = y.copy()
+        x[target] += value
+        y = cycle(x, period)
+        if np.all(np.abs(y - start)[~held] <= SS_CONVERGENCE * (atol + rtol * np.abs(y))[~held]):
+            return y
+    raise SolverError(f"{label}steady-state dose every {period:g} day: no periodic steady state after {MAX_SS_CYCLES} "
+                      "cycles; give the doses that led to it (ADDL/II) instead of SS")
 
 
 #: A state may dip below zero by up to this many times its absolute tolerance (the solver's error control
@@ -286,14 +382,15 @@ def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = 
     reg = as_regimen(regimen)
     T, dt = check_grid(duration, step)
     p = params.vector(model)
-    t_ev, inc = dose_events(p, reg, model)
-    if np.any(t_ev > T):
-        n_late = int(np.sum(t_ev > T))
-        warnings.warn(f"{n_late} of {len(reg)} doses fall after the end of the simulation (day {T:g}) and are ignored",
-                      DurationWarning, stacklevel=2)
+    ev = dose_events(p, reg, model)
+    late = reg.times() > T
+    if np.any(late):
+        warnings.warn(f"{int(late.sum())} of {len(reg)} doses fall after the end of the simulation (day {T:g}) and are "
+                      "ignored", DurationWarning, stacklevel=2)
     y0 = baseline_state(p, model)
     t_out = output_grid(T, dt)
-    Y = integrate(model, p, y0, t_ev, inc, t_out, options, label=f"{params.name}: ")
-    return Trajectory.build(model, t_out, Y, p, params=params, regimen=reg,
-                            dose_times=reg.times()[reg.times() <= T],
-                            dose_amounts_iu=(inc / p[model.parameter_index("bioavailability")])[t_ev <= T])
+    Y = integrate(model, p, y0, ev, t_out, options, label=f"{params.name}: ")
+    amounts = reg.amounts_iu(p[model.parameter_index("body_surface_area")],
+                             p[model.parameter_index("aldesleukin_specific_activity")])
+    return Trajectory.build(model, t_out, Y, p, params=params, regimen=reg, dose_times=reg.times()[~late],
+                            dose_amounts_iu=amounts[~late])

@@ -98,3 +98,17 @@ def test_readme_equations_are_the_generated_ones():
     assert start in readme and end in readme
     block = readme.split(start)[1].split(end)[0].strip()
     assert block == equations_markdown().strip(), "README equations are stale: run `il2als equations` and paste"
+
+
+def test_a_dose_route_whose_scale_has_the_wrong_unit_fails_at_build_time():
+    from il2als.mechanism.core import DoseRoute
+
+    mods = []
+    for m in MODULES:
+        if m.routes:
+            m = dataclasses.replace(m, routes=tuple(dataclasses.replace(r, scale=sp.Integer(1)) if r.name == "iv" else r
+                                                    for r in m.routes))
+        mods.append(m)
+    with pytest.raises(UnitError, match="dose route iv: scale x IU comes out in IU"):
+        Mechanism.assemble(tuple(mods))
+    assert DoseRoute("x", "il2_depot", "").scale == 1

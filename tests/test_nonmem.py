@@ -37,7 +37,6 @@ def test_nonmem_columns_addl_mdv_cmt_and_covariates():
 
 
 @pytest.mark.parametrize("row, match", [
-    ("1,0,1,3,1,.,1", "EVID 3"),
     ("1,0,1,1,5,.,1", "CMT 1"),
     ("1,0,1,1,99,.,1", "not a compartment"),
     ("1,0,-1,1,1,.,1", "positive"),

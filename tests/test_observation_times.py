@@ -60,7 +60,7 @@ def test_explicit_output_times_are_checked_and_agree_with_the_grid():
             output_times(bad)
 
 
-def test_interleaved_addl_series_are_merged_and_steady_state_records_are_refused(tmp_path):
+def test_interleaved_addl_series_are_merged_and_ss2_records_are_refused(tmp_path):
     rows = [["ID", "TIME [h]", "AMT [MIU]", "ADDL", "II", "SS", "DV [%]", "observable"],
             ["1", 0, 1, 4, 24, 0, "", ""],     # 08:00 daily for 5 days
             ["1", 12, 1, 4, 24, 0, "", ""],    # 20:00 daily for 5 days: interleaves with the first series
@@ -72,10 +72,15 @@ def test_interleaved_addl_series_are_merged_and_steady_state_records_are_refused
     reg = read_dataset(p).regimens["1"]
     assert len(reg) == 10 and reg.times().tolist() == [h / 24 for h in (0, 12, 24, 36, 48, 60, 72, 84, 96, 108)]
     assert reg.doses[8].amount == pytest.approx(1.5e6)
-    rows[1][5] = 1
+    rows[1][5] = 1  # SS 1: a steady-state dose, then its 4 additional doses
     with open(p, "w", newline="") as fh:
         csv.writer(fh).writerows(rows)
-    with pytest.raises(Il2alsError, match="SS 1: steady-state dose records are not supported"):
+    reg = read_dataset(p).regimens["1"]
+    assert reg.doses[0].steady_state_interval == 1.0 and sum(d.steady_state_interval > 0 for d in reg.doses) == 1
+    rows[1][5] = 2
+    with open(p, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with pytest.raises(Il2alsError, match="row 2: SS 2 adds a steady state .* not"):
         read_dataset(p)
 
 

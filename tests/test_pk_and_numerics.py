@@ -98,7 +98,7 @@ def test_a_solver_failure_names_the_time_and_the_states():
     broken = dataclasses.replace(model, rhs=blows_up)
     p = load_parameters("default").vector(model)
     y0 = baseline_state(p, model)  # a correct baseline; the fault is in the integration only
-    te, inc = dose_events(p, named("ms-il2"), model)
+    ev = dose_events(p, named("ms-il2"), model)
     with pytest.raises(SolverError, match=r"t = 1[0-9.]* day.*microglia_activation") as exc:
-        integrate(broken, p, y0, te, inc, output_grid(30.0, 1.0), SolverOptions())
+        integrate(broken, p, y0, ev, output_grid(30.0, 1.0), SolverOptions())
     assert "\n" not in str(exc.value)

@@ -89,6 +89,24 @@ class Module:
     rates: tuple[tuple[str, sp.Expr], ...]
     uses: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
+    routes: tuple["DoseRoute", ...] = ()
+    dosing_driven: bool = False
+
+
+@dataclass(frozen=True)
+class DoseRoute:
+    """Where a dose goes: ``amount`` IU given by this route adds ``scale * F * amount`` to ``state`` at
+    ``t_dose + lag`` (a bolus), or ``scale * F * amount / duration`` to d(state)/dt from then for ``duration``
+    days (a zero-order infusion). ``bioavailability`` and ``lag`` name parameters, or are None (1 and 0);
+    ``scale`` converts IU to the state's unit (1 for an amount, ``1/volume`` for a concentration)."""
+
+    name: str
+    state: str
+    description: str
+    scale: sp.Expr = sp.Integer(1)
+    bioavailability: str | None = None
+    lag: str | None = None
+    module: str = ""
 
 
 @dataclass
@@ -99,11 +117,22 @@ class ModuleBuilder:
     title: str
     description: str
     references: tuple[str, ...] = ()
+    #: True for the pharmacology (PK, signalling, cells dosing moves within days): a steady-state dose brings these
+    #: modules' states to their periodic steady state and holds the others (the disease) where they are
+    dosing_driven: bool = False
     _states: list[State] = field(default_factory=list)
     _params: list[Parameter] = field(default_factory=list)
     _exprs: list[Expression] = field(default_factory=list)
     _rates: dict[str, sp.Expr] = field(default_factory=dict)
     _uses: list[str] = field(default_factory=list)
+    _routes: list[DoseRoute] = field(default_factory=list)
+
+    def dose_route(self, name: str, state: sp.Symbol, description: str, scale: sp.Expr = sp.Integer(1),
+                   bioavailability: sp.Symbol | None = None, lag: sp.Symbol | None = None) -> None:
+        """Declare a dose route into one of this module's states (see :class:`DoseRoute`)."""
+        self._routes.append(DoseRoute(name, state.name, description, sp.sympify(scale),
+                                      bioavailability.name if bioavailability is not None else None,
+                                      lag.name if lag is not None else None, self.name))
 
     def state(self, name: str, unit: str, description: str, **kw: object) -> sp.Symbol:
         self._states.append(State(name, unit, description, self.name, **kw))  # type: ignore[arg-type]
@@ -139,6 +168,8 @@ class ModuleBuilder:
             tuple(self._rates.items()),
             tuple(self._uses),
             self.references,
+            tuple(self._routes),
+            self.dosing_driven,
         )
 
 
@@ -155,6 +186,7 @@ class Mechanism:
     parameters: tuple[Parameter, ...]
     expressions: tuple[Expression, ...]
     rates: dict[str, sp.Expr]
+    dose_routes: tuple[DoseRoute, ...] = ()
 
     @classmethod
     def assemble(cls, modules: tuple[Module, ...], check_units: bool = True) -> "Mechanism":
@@ -186,11 +218,23 @@ class Mechanism:
             unknown = {str(x) for x in formula.free_symbols} - known
             if unknown:
                 raise ModelError(f"{label} uses undeclared symbol(s) {sorted(unknown)}; declare them in a module")
-        mech = cls(tuple(modules), states, params, exprs, rates)
+        routes = tuple(r for m in modules for r in m.routes)
+        for m in modules:
+            for r in m.routes:
+                if r.state not in {s.name for s in m.states}:
+                    raise ModelError(f"module {m.name}: dose route '{r.name}' goes into '{r.state}', which it does not own")
+                bad = {str(x) for x in r.scale.free_symbols} - {p.name for p in params}
+                if bad:
+                    raise ModelError(f"dose route '{r.name}': scale uses {sorted(bad)}, which are not parameters")
+        if len({r.name for r in routes}) != len(routes):
+            raise ModelError("two dose routes share a name; name each route once")
+        mech = cls(tuple(modules), states, params, exprs, rates, routes)
         mech._check_acyclic()
         used = set()
-        for formula in [*rates.values(), *(e.formula for e in exprs), *(s.initial for s in states)]:
+        for formula in [*rates.values(), *(e.formula for e in exprs), *(s.initial for s in states),
+                        *(r.scale for r in routes)]:
             used |= {str(x) for x in formula.free_symbols}
+        used |= {n for r in routes for n in (r.bioavailability, r.lag) if n}
         unused = [p.name for p in params if p.name not in used and p.name not in mech.dose_parameter_names]
         if unused:
             raise ModelError(f"parameter(s) {unused} are declared but used nowhere; remove them or use them")
@@ -201,7 +245,21 @@ class Mechanism:
         return mech
 
     # -- names and lookups ------------------------------------------------------------------------------
-    dose_parameter_names = ("bioavailability", "absorption_lag", "body_surface_area", "aldesleukin_specific_activity")
+    dose_parameter_names = ("body_surface_area", "aldesleukin_specific_activity")
+
+    @property
+    def dosing_driven_states(self) -> tuple[str, ...]:
+        """States of the dosing-driven modules (see :class:`ModuleBuilder`): what a steady-state dose resets."""
+        return tuple(s.name for m in self.modules if m.dosing_driven for s in m.states)
+
+    def route(self, name: str) -> DoseRoute:
+        """The dose route called ``name`` (``"sc"``, ``"iv"``)."""
+        for r in self.dose_routes:
+            if r.name == name:
+                return r
+        from ..errors import did_you_mean
+
+        raise ModelError(f"unknown dose route '{name}'{did_you_mean(name, [r.name for r in self.dose_routes])}")
 
     @property
     def state_names(self) -> tuple[str, ...]:

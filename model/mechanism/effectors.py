@@ -14,6 +14,7 @@ m = ModuleBuilder(
     "Effector T and NK cells",
     "Activation by IL-2 with an EC50 'selectivity' times that of Tregs; relaxes to baseline.",
     references=("Rosenzwajg2015", "Seelig2022"),
+    dosing_driven=True,
 )
 conc, ec50 = m.uses("il2_plasma", "ec50_treg")
 eff = m.state("effector_activation", "dimensionless", "activation of effector T/NK cells, fold over baseline",

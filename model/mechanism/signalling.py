@@ -18,6 +18,7 @@ m = ModuleBuilder(
     "IL-2 signalling on Tregs",
     "Receptor occupancy scaled by CD25, CD25 up-regulation, desensitisation, and a two-compartment delay to proliferation.",
     references=("Louapre2023", "Whangbo2019", "Rosenzwajg2015"),
+    dosing_driven=True,
 )
 conc = m.uses("il2_plasma")
 

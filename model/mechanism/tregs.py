@@ -25,6 +25,7 @@ m = ModuleBuilder(
     "Production, death and signal-driven logistic proliferation; %CD4 from a conventional CD4 count; suppressive "
     "function raised by IL-2 signalling towards a patient-specific ceiling and relaxing back over weeks.",
     references=("Henkel2013", "Beers2011", "Beers2017", "Faridar2023", "Giovannelli2021", "Thonhoff2022", "Koreth2011"),
+    dosing_driven=True,
 )
 s2, sig = m.uses("treg_signal_2", "treg_stimulus")
 treg = m.state("treg", "cell/uL", "circulating Treg count", label="T",

@@ -96,3 +96,13 @@ def check_units(mech: "Mechanism") -> None:
             got = unit_of(s.initial, units, f"initial {s.name}")
             if not (s.initial == 0 or _same_scale(got, units[s.name])):
                 raise UnitError(f"initial value of {s.name} is in {got.units:~}, but the state is in {s.unit}")
+    for r in mech.dose_routes:
+        got = unit_of(r.scale, units, f"scale of dose route {r.name}") * Q_(1.0, "IU")
+        if not _same_scale(got, units[r.state]):
+            raise UnitError(f"dose route {r.name}: scale x IU comes out in {got.units:~}, but {r.state} is in "
+                            f"{units[r.state].units:~}")
+        for n in (r.bioavailability, r.lag):
+            if n and n not in units:
+                raise UnitError(f"dose route {r.name} names '{n}', which is not a parameter")
+        if r.lag and not _same_scale(units[r.lag], Q_(1.0, "day")):
+            raise UnitError(f"dose route {r.name}: lag '{r.lag}' must be in days")
