@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import functools
 import math
 import re
 import warnings
@@ -151,7 +152,7 @@ class Regimen:
         if any(not (math.isfinite(r) and r >= 0) for r in self.resets) or list(self.resets) != sorted(self.resets):
             raise RegimenError(f"regimen '{self.name}': reset times must be finite, >= 0 and sorted")
 
-    @property
+    @functools.cached_property
     def plain(self) -> bool:
         """True when every dose is an SC bolus and nothing resets: what the sentence grammar, SBML and PEtab
         exports express."""

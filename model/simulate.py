@@ -150,13 +150,14 @@ class DoseEvents:
         """Largest single input per target state (a bolus, a steady-state dose, or an infusion's whole amount),
         in the state's unit: the scale of its absolute tolerance."""
         out: dict[int, float] = {}
-        for i, (k, j, v) in enumerate(zip(self.kind, self.target, self.value)):
-            if k == RATE and v > 0:
-                ends = np.nonzero((self.kind == RATE) & (self.target == j) & np.isclose(self.value, -v) &
-                                  (self.time > self.time[i]))[0]
-                v = v * ((self.time[ends[0]] if len(ends) else self.time[i] + 1.0) - self.time[i])
-            elif k not in (BOLUS, STEADY_STATE):
-                continue
+        bolus = (self.kind == BOLUS) | (self.kind == STEADY_STATE)
+        for j in np.unique(self.target[bolus]):
+            out[int(j)] = float(self.value[bolus & (self.target == j)].max())
+        for i in np.nonzero((self.kind == RATE) & (self.value > 0))[0]:  # an infusion: rate x its duration
+            j, v = self.target[i], self.value[i]
+            ends = np.nonzero((self.kind == RATE) & (self.target == j) & np.isclose(self.value, -v) &
+                              (self.time > self.time[i]))[0]
+            v = v * ((self.time[ends[0]] if len(ends) else self.time[i] + 1.0) - self.time[i])
             out[int(j)] = max(out.get(int(j), 0.0), float(v))
         return out
 
@@ -169,6 +170,11 @@ def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -
     bsa = p[model.parameter_index("body_surface_area")]
     sa = p[model.parameter_index("aldesleukin_specific_activity")]
     amounts = reg.amounts_iu(bsa, sa)
+    if reg.plain:  # SC boluses only (every named regimen and sentence): vectorised, as batches need
+        target, scale, i_f, i_lag = model.routes["sc"]
+        n = len(amounts)
+        return DoseEvents(reg.times() + (p[i_lag] if i_lag >= 0 else 0.0), np.full(n, BOLUS, np.int64),
+                          np.full(n, target, np.int64), scale(p) * (p[i_f] if i_f >= 0 else 1.0) * amounts, np.zeros(n))
     rows: list[tuple[float, int, int, float, float]] = [(float(r), RESET, 0, 0.0, 0.0) for r in reg.resets]
     for d, a in zip(reg.doses, amounts):
         if d.route not in model.routes:
