@@ -56,6 +56,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise Il2alsError("give either --days or --duration, not both")
     if args.data is not None:
         return _simulate_dataset(args)
+    args.step = args.step or "1 day"
     if args.days is not None:
         if not (args.days > 0):
             raise Il2alsError(f"--days {args.days:g} must be positive, e.g. --days 640")
@@ -140,10 +141,13 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     base = _with_sets(load_parameters(profiles[0]), args.set)
     last = max([o.time for o in ds.observations] + [r.end for r in ds.regimens.values() if len(r)])
     duration = args.duration or f"{args.days if args.days is not None else max(last, 1.0)} day"
-    check_grid(duration, args.step)
-    print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} ...", file=sys.stderr, flush=True)
+    T, _ = check_grid(duration, "1 day")
+    step = args.step or f"{min(1.0, T / 400):.6g} day"  # a short study gets a fine grid, a long one days
+    check_grid(duration, step)
+    print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} (output every {step}) ...",
+          file=sys.stderr, flush=True)
     P = ds.parameter_matrix(base)
-    res = simulate_population(P, [ds.regimens[i] for i in ds.ids], duration, step=args.step,
+    res = simulate_population(P, [ds.regimens[i] for i in ds.ids], duration, step=step,
                               progress=_progress("patients") if len(ds.ids) > 50 else None)
     names = list(res.values)
     # predictions at the observation times themselves, not read off the trajectory's output grid
@@ -164,7 +168,7 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
 
             save_figure(plot_population_fit(res, ds, title=f"il2als {__version__}: {Path(args.data).name}, "
                                                              f"{len(ds.ids)} IDs, {base.name} parameters"), tmp / "data.png")
-        finish_run(tmp, data=str(args.data), ids=ds.ids, base_parameters=base.name, duration=duration, step=args.step,
+        finish_run(tmp, data=str(args.data), ids=ds.ids, base_parameters=base.name, duration=duration, step=step,
                        references=base.cited(),
                        outputs=["trajectory.csv", "predictions.csv"] + ([] if args.no_plot else ["data.png"]))
     print(f"il2als: wrote {out}/trajectory.csv, predictions.csv ({len(preds)} observations){'' if args.no_plot else ', data.png'}, manifest.json")
@@ -962,7 +966,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(default slow,fast; with --data: default)")
     s.add_argument("--days", type=float, default=None, help="duration in days (default 640)")
     s.add_argument("--duration", default=None, help="duration as a quantity, e.g. '18 months'")
-    s.add_argument("--step", default="1 day", help="output step, e.g. '1 hour' to resolve PK peaks (default 1 day)")
+    s.add_argument("--step", default=None, help="output step, e.g. '1 hour' to resolve PK peaks (default 1 day; with "
+                                                 "--data the study's span / 400, at most 1 day)")
     s.add_argument("--out", required=True, help="output folder (replaced atomically)")
     s.add_argument("--placebo", action="store_true", help="also simulate each profile without IL-2 (dashed lines)")
     s.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY", help="override a parameter, e.g. 'ec50_treg=2 IU/mL'")

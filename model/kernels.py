@@ -215,7 +215,9 @@ def advance(t, t_end, y, p, frozen, u, rtol, atol, h, t_out, k_out, out, max_ste
         if abs(t_end - t1) <= 1e-13 * max(1.0, abs(t_end)):
             t1 = t_end
         derivs(t1, ynew, p, frozen, u, f1)
-        while k_out < n_out and t_out[k_out] < t1 and t_out[k_out] < t_end:
+        # outputs inside the step, and at its end unless that is t_end (the caller writes those after the events
+        # there); an output exactly at a step's end used to be skipped by the next step
+        while k_out < n_out and t_out[k_out] <= t1 and t_out[k_out] < t_end:
             if t_out[k_out] > t:
                 s = (t_out[k_out] - t) / h
                 h00 = 2 * s**3 - 3 * s**2 + 1

@@ -132,3 +132,13 @@ def test_records_il2als_cannot_represent_are_refused_with_the_row(row, match):
     with pytest.raises(Il2alsError, match=match) as e:
         parse_dataset(text, "d.csv")
     assert "row 2" in str(e.value)
+
+
+def test_an_output_exactly_at_a_step_end_is_written():
+    """From a steady baseline the engine's steps grow 0.01, 0.03, 0.09, 0.27 days: the step ends at t = 0.4, an
+    output time on a 0.1-day grid, which the next step used to skip (leaving NaN: a spurious failure)."""
+    ps = load_parameters("default")
+    reg = Regimen((Dose(1.0, 1e6, "IU", "iv", duration=1 / 12),))
+    res = simulate_population([ps], [reg], "2 day", step="0.1 day", outputs=["treg_pct_cd4", "il2_plasma"])
+    assert np.all(np.isfinite(res["treg_pct_cd4"])) and res["il2_plasma"][0, 4] == pytest.approx(
+        res["il2_plasma"][0, 0], rel=1e-6)  # still at baseline before the infusion
