@@ -31,6 +31,7 @@ def main() -> None:
     from il2als.trial import design, run_trial
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    startup()
     spec = load_population_spec()
     t0 = time.perf_counter()
     simulate_population([load_parameters("default")], "mirocals", "640 day", outputs=["nfl_serum"])
@@ -105,6 +106,26 @@ def main() -> None:
           + (f" -> 2^12 ~ {dt * scale / 60:.1f} min" if scale > 1 else f" = {dt / 60:.1f} min") + " (target < 10 min)")
 
 
+def startup(repeats: int = 5) -> None:
+    """Wall time of the commands that should answer at once, against a bare numpy import (medians)."""
+    import subprocess
+    import sys
+
+    def median(cmd: list[str]) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
+
+    ref = median([sys.executable, "-c", "import numpy"])
+    print(f"start-up: python -c 'import numpy' {ref:.2f} s")
+    for args in (["--version"], ["regimens"], ["params"]):
+        t = median([sys.executable, "-m", "il2als", *args])
+        print(f"start-up: il2als {' '.join(args):<10} {t:.2f} s = {t / ref:.1f}x the numpy import (target <= 5x)")
+
+
 def roadrunner_per_patient(P, outputs):
     """Seconds per patient for libRoadRunner (CVODE, its default tolerances) on the model's own SBML export:
     load once, then per patient set parameters and baseline state, simulate 640 days on the daily grid."""
@@ -116,7 +137,7 @@ def roadrunner_per_patient(P, outputs):
     from il2als.compile import default_model
     from il2als.dosing import named
     from il2als.sbml import to_sbml
-    from il2als.simulate import baseline_state
+    from il2als.solve import baseline_state
 
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
     m = default_model()

@@ -197,7 +197,7 @@ class Evaluator:
         if mod:
             from .population import population_baselines
 
-            from .simulate import _fixed_mask
+            from .solve import _fixed_mask
 
             initial, _ = population_baselines(P, self.model)
             P = P.copy()

@@ -49,7 +49,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .dosing import regimen as as_regimen
     from .io import atomic_dir, finish_run
     from .parameters import load_parameters
-    from .simulate import SolverOptions, check_grid, simulate
+    from .solve import SolverOptions, check_grid, simulate
     from .trajectory import summarise
 
     if args.days is not None and args.duration is not None:
@@ -132,7 +132,7 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     from .io import atomic_dir, finish_run
     from .parameters import load_parameters
     from .population import simulate_population
-    from .simulate import check_grid
+    from .solve import check_grid
 
     ds = read_dataset(args.data)
     profiles = _split(args.profile if args.profile is not None else "default")

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import kernels as _kernels_src
+from ._cache import cache_root
 from .compile import CompiledModel
 from .errors import Il2alsError
 
@@ -65,7 +66,7 @@ def cache_dir() -> Path:
 
     When that folder cannot be written, a temporary folder removed at exit is used instead, with a warning
     (every process then compiles afresh)."""
-    d = Path(os.environ.get("IL2ALS_CACHE_DIR") or Path.home() / ".cache" / "il2als")
+    d = cache_root()
     if _writable(d):
         return d
     warnings.warn(f"the engine cache '{d}' cannot be written; compiling in a temporary folder for this run "
@@ -76,7 +77,7 @@ def cache_dir() -> Path:
 def module_source(model: CompiledModel) -> str:
     """Text of the engine module for ``model``: generated model + kernels + compilation footer."""
     k = inspect.getsource(_kernels_src)
-    footer = ["", "import numba as _nb"]
+    footer = ["", "import numba as _nb", "prange = _nb.prange"]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "rhs_into", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in _kernels_src.SERIAL]
     footer += [f"{f} = _nb.njit(cache=True, parallel=True)({f})" for f in _kernels_src.PARALLEL]

@@ -15,10 +15,9 @@ come from cubic Hermite interpolation; doses restart the integration at the exac
 
 import numpy as np
 
-try:
-    from numba import prange
-except ImportError:  # pragma: no cover
-    prange = range
+# The engine's footer rebinds prange to numba's before compiling; imported as is (the scipy path reads the
+# constants below, a reader runs the kernels in pure Python) this module needs no numba.
+prange = range
 
 # Shampine (1982) parameters of the Kaps-Rentrop scheme.
 GAM = 0.5
@@ -30,7 +29,7 @@ E1, E2, E3, E4 = 17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0
 SAFETY, GROW, SHRNK, PGROW, PSHRNK = 0.9, 3.0, 0.5, -0.25, -1.0 / 3.0
 ERRCON = (GROW / SAFETY) ** (1 / PGROW)
 
-# steady-state doses: the same convergence rule as the scipy reference path (il2als.simulate)
+# steady-state doses: the same convergence rule as the scipy reference path (il2als.solve)
 SS_CONVERGENCE = 0.01
 MAX_SS_CYCLES = 5000
 
@@ -311,7 +310,7 @@ def periodic(y, p, held, target, value, period, rtol, atol, h_dose, max_steps, w
     return NO_STEADY_STATE, total
 
 def patient(y0, p, ev_t, ev_kind, ev_target, ev_value, ev_period, held, t_out, rtol, atol, h_dose, max_steps, out):
-    """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.simulate`: 0 bolus,
+    """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.solve`: 0 bolus,
     1 infusion rate change, 2 steady-state dose, 3 reset to y0); fill out (n_times, n_states).
 
     Returns (status, t_fail, total steps)."""

@@ -30,10 +30,21 @@ from types import MappingProxyType
 import numpy as np
 import pint
 
-from .compile import CompiledModel, default_model
+from typing import TYPE_CHECKING
+
 from .errors import ParameterError, did_you_mean
 from .textfiles import read_text
 from .units import Q_, parse_unit, quantity
+
+if TYPE_CHECKING:
+    from .compile import CompiledModel
+
+
+def default_model() -> "CompiledModel":
+    """The package's compiled model, imported on first need (listing parameter sets needs no sympy)."""
+    from .compile import default_model as _default_model
+
+    return _default_model()
 
 SOURCE_PREFIXES = ("assumed:", "derived:", "calibrated:")
 PROFILES = ("slow", "fast")

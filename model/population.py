@@ -20,7 +20,7 @@ from .dosing import Regimen, regimen as as_regimen
 from .engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
-from .simulate import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, dose_events, suspect_states
+from .solve import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, dose_events, suspect_states
 from .trajectory import _factor
 from .units import unit_label
 
@@ -93,7 +93,7 @@ def parameter_matrix(params: "Sequence[ParameterSet] | np.ndarray", model: Compi
 
 
 def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
-    """Every patient's :func:`il2als.simulate.dose_events` up to ``T``, flattened: (time, kind, target, value, period)
+    """Every patient's :func:`il2als.solve.dose_events` up to ``T``, flattened: (time, kind, target, value, period)
     arrays, per-patient offsets, and each patient's input peaks (for tolerance scales)."""
     cols: list[list[np.ndarray]] = [[], [], [], [], []]
     ptr, peaks = [0], []
@@ -290,7 +290,7 @@ SKIP_ADVICE = "; or report and exclude failing patients with on_failure='skip'"
 def diagnose(model: CompiledModel, p: np.ndarray, Y: np.ndarray, t_out: np.ndarray, y_start: np.ndarray,
              scale: np.ndarray) -> str:
     """Why one patient failed, from what the engine produced (cheap and bounded): the suspect states at the last
-    good output (:func:`il2als.simulate.suspect_states`, ``scale`` the states' typical magnitudes) and the
+    good output (:func:`il2als.solve.suspect_states`, ``scale`` the states' typical magnitudes) and the
     parameters in play (those outside the plausible ranges of the default set)."""
     from .parameters import load_parameters
 

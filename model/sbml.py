@@ -32,7 +32,7 @@ from .compile import CompiledModel, default_model
 from .dosing import Regimen
 from .errors import Il2alsError
 from .parameters import ParameterSet
-from .simulate import baseline_state
+from .solve import baseline_state
 from .units import ureg
 
 ANNOTATION_NS = "https://il2als.org/ns/sbml"

@@ -19,7 +19,20 @@ import pint
 
 from .errors import UnitError
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+def _registry() -> pint.UnitRegistry:
+    """pint's registry, its parsed definitions cached on disk (10 ms instead of 100 ms per process); without a
+    writable cache folder, parsed afresh (the same registry, only slower)."""
+    from ._cache import cache_root
+
+    try:
+        folder = cache_root() / "pint"
+        folder.mkdir(parents=True, exist_ok=True)
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=folder)
+    except Exception:  # an unwritable or corrupt cache must not stop a run
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+
+ureg = _registry()
 ureg.define("international_unit = [activity] = IU")
 ureg.define("cell = [cell] = cells")
 ureg.define("alsfrs_point = [] = points")  # one point of the ALSFRS-R scale (0-48), dimensionless

@@ -56,7 +56,7 @@ class Variant:
         in functional Tregs, and every natural-history target stays as calibrated. The Treg-function ceiling
         acts only under IL-2 and needs no such hold."""
         from .compile import default_model
-        from .simulate import baseline_state
+        from .solve import baseline_state
 
         unknown = [k for k in values if k not in self.couplings]
         if unknown:

@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from il2als.parameters import load_parameters
-from il2als.simulate import simulate
+from il2als.solve import simulate
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 
-pytestmark = pytest.mark.filterwarnings("ignore::il2als.simulate.DurationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::il2als.solve.DurationWarning")
 
 
 def _treg_fold(tr):

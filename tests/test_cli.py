@@ -110,3 +110,18 @@ def test_previous_output_survives_a_failed_run(tmp_path):
     r = il2als("simulate", "--days", "5", "--no-plot", "--profile", "slwo", "--out", str(out))
     assert r.returncode == 2
     assert (out / "trajectory.csv").read_text() == before
+
+
+@pytest.mark.parametrize("args", [["--version"], ["regimens"], ["params"]])
+def test_quick_commands_import_no_sympy_scipy_or_engine(args):
+    """Issue #16: what answers at once must not pay for the model's code generation, the solvers or the engine (the
+    timing itself is the benchmark's, benchmarks/run.py). pint imports the bare scipy package itself, so the check
+    is on scipy's solver modules."""
+    import subprocess
+    import sys
+
+    code = (f"import sys\nfrom il2als.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('sympy', 'scipy.integrate', 'scipy.optimize', 'numba', 'il2als.engine', "
+            "'il2als.compile') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

@@ -8,7 +8,7 @@ from il2als.compile import compile_mechanism, default_model
 from il2als.errors import ModelError, UnitError
 from il2als.mechanism import MODULES, Mechanism, ModuleBuilder, build_mechanism
 from il2als.parameters import load_parameters
-from il2als.simulate import baseline_state
+from il2als.solve import baseline_state
 
 
 def test_every_state_has_a_rate_and_units_check():

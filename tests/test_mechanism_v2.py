@@ -9,7 +9,7 @@ import pytest
 from il2als.biology import expected_hazard_ratio, stratum_biology
 from il2als.cohort import load_population_spec
 from il2als.parameters import load_parameters
-from il2als.simulate import baseline_state, simulate
+from il2als.solve import baseline_state, simulate
 from il2als.compile import default_model
 
 FARIDAR = "1 MIU daily for 5 days every 30 days, 4 cycles"

@@ -5,7 +5,7 @@ import pytest
 
 from il2als.compile import default_model
 from il2als.parameters import PlausibilityWarning, load_parameters
-from il2als.simulate import SolverOptions, simulate
+from il2als.solve import SolverOptions, simulate
 
 
 def test_pk_without_the_sink_is_the_bateman_function():
@@ -84,7 +84,7 @@ def test_a_solver_failure_names_the_time_and_the_states():
 
     from il2als.dosing import named
     from il2als.errors import SolverError
-    from il2als.simulate import baseline_state, dose_events, integrate, output_grid
+    from il2als.solve import baseline_state, dose_events, integrate, output_grid
 
     model = default_model()
     ib = model.state_index("microglia_activation")

@@ -8,7 +8,7 @@ from il2als.compile import default_model
 from il2als.engine import engine
 from il2als.errors import Il2alsError, SolverError
 from il2als.population import BatchOptions, simulate_population
-from il2als.simulate import baseline_state
+from il2als.solve import baseline_state
 
 NAMES = ["nfl_serum", "nfl_csf", "pnfh_csf", "treg_count", "treg_pct_cd4", "mn_reserve", "ccl2_csf", "alsfrs_r",
          "survival"]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from il2als.dosing import Dose, Regimen
 from il2als.parameters import PlausibilityWarning, load_parameters
-from il2als.simulate import simulate
+from il2als.solve import simulate
 
 BASE = load_parameters("default")
 # the parameters that make patients differ, and the PK
@@ -90,7 +90,7 @@ def test_il2_mass_balance_absorbed_plus_depot_equals_bioavailable_dose(params, r
 @given(params=st.lists(patients(), min_size=2, max_size=3), reg=regimens)
 def test_batch_engine_equals_the_single_patient_engine(params, reg):
     from il2als.population import simulate_population
-    from il2als.simulate import SolverOptions
+    from il2als.solve import SolverOptions
 
     res = simulate_population(params, reg, "120 day", outputs=["nfl_serum", "treg_count", "mn_reserve", "alsfrs_r"])
     for i, ps in enumerate(params):

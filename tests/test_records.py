@@ -16,7 +16,7 @@ from il2als.dosing import Dose, Regimen
 from il2als.errors import Il2alsError
 from il2als.parameters import load_parameters
 from il2als.population import BatchOptions, simulate_population
-from il2als.simulate import SolverOptions, simulate
+from il2als.solve import SolverOptions, simulate
 
 TIGHT = BatchOptions(rtol=1e-9, atol=1e-9)
 

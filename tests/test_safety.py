@@ -18,7 +18,7 @@ from il2als.dosing import cycles, parse_regimen, regimen
 from il2als.errors import Il2alsError, RegimenError
 from il2als.io import OutputError, atomic_dir, check_output, finish_run
 from il2als.parameters import load_parameters
-from il2als.simulate import NEGATIVE_TOLERANCE, clip_negative
+from il2als.solve import NEGATIVE_TOLERANCE, clip_negative
 from il2als.trial import power_share
 
 

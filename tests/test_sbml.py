@@ -13,7 +13,7 @@ from il2als.compile import default_model
 from il2als.dosing import named, parse_regimen
 from il2als.parameters import load_parameters
 from il2als.sbml import HOLD, to_sbml
-from il2als.simulate import SolverOptions, simulate
+from il2als.solve import SolverOptions, simulate
 
 
 def _roadrunner(xml):
