@@ -886,20 +886,13 @@ def _check_rows(params_name: str, targets_name: str, n_population: int):
     return ts, check_parameter_set(load_parameters(params_name), ts, n_population)
 
 
-def _print_check(rows: list[dict]) -> None:
-    print(f"{'target':<32}{'subject':<11}{'model':>11}  {'target':>16}  {'unit':<14}{'residual':>9}  result  source")
-    for r in rows:
-        print(f"{r['id']:<32}{r['subject']:<11}{r['model']:>11.4g}  {r['target']:>16}  {r['unit']:<14}"
-              f"{r['residual']:>9.2f}  {'pass' if r['pass'] else 'FAIL':<6}  {r['source']}")
-    n = sum(r["pass"] for r in rows)
-    print(f"{n} of {len(rows)} targets within tolerance ({100 * n / len(rows):.0f}%)")
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from .io import atomic_dir, finish_run
 
+    from .fitting_io import print_check
+
     ts, rows = _check_rows(args.params, args.targets, args.n_population)
-    _print_check(rows)
+    print_check(rows)
     if args.out:
         out = Path(args.out)
         with atomic_dir(out) as tmp:

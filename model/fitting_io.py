@@ -287,10 +287,19 @@ def run_problem_file(path, out: Path, params: str = "default", n_starts: int | N
     return res
 
 
+def print_check(rows: list[dict]) -> None:
+    """The target-by-target table of a check or a fit, with the pass count."""
+    print(f"{'target':<32}{'subject':<11}{'model':>11}  {'target':>16}  {'unit':<14}{'residual':>9}  result  source")
+    for r in rows:
+        print(f"{r['id']:<32}{r['subject']:<11}{r['model']:>11.4g}  {r['target']:>16}  {r['unit']:<14}"
+              f"{r['residual']:>9.2f}  {'pass' if r['pass'] else 'FAIL':<6}  {r['source']}")
+    n = sum(r["pass"] for r in rows)
+    print(f"{n} of {len(rows)} targets within tolerance ({100 * n / len(rows):.0f}%)")
+
+
 def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds: float, plot: bool = True) -> None:
     from . import __version__
-    from .cli import _print_check, _write_rows
-    from .io import atomic_dir, finish_run
+    from .io import atomic_dir, finish_run, write_rows as _write_rows
 
     problem = res.problem
     cov = res.covariance_ci()
@@ -350,5 +359,5 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
             print(f"il2als: warning: {r['parameter']} = {r['estimate']:.4g} {r['unit']} is at its bound "
                   f"[{r['lower_bound']:.4g}, {r['upper_bound']:.4g}]; the estimate is limited by the bound, not the data "
                   "(widen the range or fix the parameter)", file=sys.stderr)
-    _print_check(table)
+    print_check(table)
     print(f"il2als: wrote {out}/estimates.csv, targets.csv, starts.csv, fitted.toml, figures, manifest.json")

@@ -184,13 +184,80 @@ def cafs_test(T: np.ndarray, E: np.ndarray, change: np.ndarray, arm: np.ndarray)
     return float(p), float(u / (len(x) * len(y)))
 
 
+_Z975 = 1.959963984540054  # the normal quantile lifelines uses for 95% intervals
+
+
+def _cox_newton(T, E, X, max_iter: int = 50) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Cox partial-likelihood fit by Newton-Raphson with step halving, vectorised in numpy: (coefficients,
+    their standard errors, log partial likelihood), or None when there are tied death times (Efron's and
+    Breslow's likelihoods then differ, and lifelines' Efron fit is used instead) or the fit does not converge.
+
+    Without tied deaths this is the likelihood lifelines maximises; the tests check coefficients, intervals and
+    likelihoods against it. A replicate makes seven Cox fits, which in lifelines took a fifth of its time."""
+    T, E, X = np.asarray(T, float), np.asarray(E, bool), np.atleast_2d(np.asarray(X, float).T).T
+    if len(np.unique(T[E])) < int(E.sum()):
+        return None
+    order = np.argsort(T, kind="stable")
+    T, E, X = T[order], E[order], X[order]
+    start = np.searchsorted(T, T, side="left")[E]  # an event's risk set: everyone with T >= its time
+    Xe = X[E]
+    p = X.shape[1]
+    beta = np.zeros(p)
+
+    def terms(b):
+        eta = X @ b
+        c = eta.max()
+        w = np.exp(eta - c)
+        s0 = np.cumsum(w[::-1])[::-1][start]
+        s1 = np.cumsum((w[:, None] * X)[::-1], axis=0)[::-1][start]
+        s2 = np.cumsum((w[:, None, None] * X[:, :, None] * X[:, None, :])[::-1], axis=0)[::-1][start]
+        ll = float(np.sum(Xe @ b) - np.sum(np.log(s0) + c))
+        m = s1 / s0[:, None]
+        grad = np.sum(Xe - m, axis=0)
+        info = np.sum(s2 / s0[:, None, None] - m[:, :, None] * m[:, None, :], axis=0)
+        return ll, grad, info
+
+    ll, grad, info = terms(beta)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            return None
+        t = 1.0
+        while True:
+            new = terms(beta + t * step)
+            if new[0] >= ll - 1e-12 or t < 1e-8:
+                break
+            t *= 0.5
+        beta = beta + t * step
+        converged = abs(new[0] - ll) < 1e-10 and np.max(np.abs(t * step)) < 1e-8
+        ll, grad, info = new
+        if converged:
+            break
+    else:
+        return None
+    if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 20:
+        return None  # separation: the likelihood has no finite maximum
+    try:
+        se = np.sqrt(np.diag(np.linalg.inv(info)))
+    except np.linalg.LinAlgError:
+        return None
+    return beta, se, ll
+
+
 def _cox(T, E, arm, covariates=None) -> tuple[float, float, float]:
-    """Hazard ratio IL-2 vs placebo with 95% CI (lifelines CoxPHFitter); NaNs when not estimable."""
+    """Hazard ratio IL-2 vs placebo with 95% CI (the numpy fit :func:`_cox_newton`, or lifelines' CoxPHFitter
+    when deaths are tied or it does not converge); NaNs when not estimable."""
+    if E[arm == 1].sum() < 1 or E[arm == 0].sum() < 1 or len(np.unique(arm)) < 2:
+        return math.nan, math.nan, math.nan
+    X = np.column_stack([arm, *(np.asarray(v, float) for v in (covariates or {}).values())])
+    fast = _cox_newton(T, E, X)
+    if fast is not None:
+        b, se = fast[0][0], fast[1][0]
+        return float(math.exp(b)), float(math.exp(b - _Z975 * se)), float(math.exp(b + _Z975 * se))
     import pandas as pd
     from lifelines import CoxPHFitter
 
-    if E[arm == 1].sum() < 1 or E[arm == 0].sum() < 1 or len(np.unique(arm)) < 2:
-        return math.nan, math.nan, math.nan
     df = pd.DataFrame({"T": T, "E": E.astype(int), "arm": arm})
     if covariates:
         for k, v in covariates.items():
@@ -228,6 +295,11 @@ def interaction_p(T, E, arm, stratum) -> float:
     base_cols = list(df.columns)
     for k in used[1:]:
         df[f"arm_s{k}"] = df["arm"] * df[f"s{k}"]
+    X = df.drop(columns=["T", "E"]).to_numpy(float)
+    f0 = _cox_newton(T[m], E[m], X[:, :len(base_cols) - 2])
+    f1 = _cox_newton(T[m], E[m], X) if f0 is not None else None
+    if f1 is not None:
+        return float(chi2.sf(max(0.0, 2 * (f1[2] - f0[2])), len(used) - 1))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

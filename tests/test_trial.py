@@ -167,3 +167,46 @@ def test_fast_kaplan_meier_and_logrank_equal_lifelines():
         if len(np.unique(arm)) == 2 and E.sum():
             ref = logrank_test(T[arm == 1], T[arm == 0], E[arm == 1], E[arm == 0]).p_value
             assert _logrank(T, E, arm) == pytest.approx(ref, rel=1e-9, abs=1e-15)
+
+
+def _survival_data(seed, n=220, tie=False):
+    rng = np.random.default_rng(seed)
+    arm = rng.integers(0, 2, n).astype(float)
+    cov = rng.normal(size=n)
+    stratum = rng.integers(0, 3, n)
+    T = rng.exponential(1 / (0.05 * np.exp(-0.3 * arm + 0.2 * cov + 0.3 * stratum)))
+    C = np.minimum(rng.uniform(5, 40, n), 21.0)
+    E = T <= C
+    T = np.minimum(T, C)
+    if tie:
+        T = np.round(T)  # tied deaths: Efron's likelihood, lifelines' fit
+    return T, E, arm, cov, stratum
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tie", [False, True])
+def test_numpy_cox_equals_lifelines(seed, tie):
+    """Issue #16: the per-replicate Cox fits run in numpy (0.3 ms instead of 17 ms); the same hazard ratio,
+    interval and interaction likelihood-ratio p as lifelines (within its own convergence tolerance)."""
+    import warnings
+
+    import pandas as pd
+    from lifelines import CoxPHFitter
+    from scipy.stats import chi2
+
+    from il2als.trial import _cox, interaction_p
+
+    T, E, arm, cov, stratum = _survival_data(seed, tie=tie)
+    df = pd.DataFrame({"T": T, "E": E.astype(int), "arm": arm, "cov": cov})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = CoxPHFitter().fit(df, "T", "E")
+    want = (c.hazard_ratios_["arm"], *np.exp(c.confidence_intervals_.loc["arm"].to_numpy()))
+    assert _cox(T, E, arm, {"cov": cov}) == pytest.approx(want, rel=1e-5)
+    d = pd.DataFrame({"T": T, "E": E.astype(int), "arm": arm, "s1": (stratum == 1) * 1.0, "s2": (stratum == 2) * 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        l0 = CoxPHFitter().fit(d, "T", "E").log_likelihood_
+        d["arm_s1"], d["arm_s2"] = d.arm * d.s1, d.arm * d.s2
+        l1 = CoxPHFitter().fit(d, "T", "E").log_likelihood_
+    assert interaction_p(T, E, arm, stratum) == pytest.approx(chi2.sf(2 * (l1 - l0), 2), abs=1e-5)
