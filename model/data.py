@@ -47,6 +47,10 @@ from .population import simulate_population
 from .textfiles import csv_rows, read_text
 from .units import Q_, dose_to_iu, parse_unit
 
+__all__ = ["Observation", "Dataset", "DataProblem", "ERROR_MODELS", "PASS_LIMIT", "compartments", "read_dataset",
+           "parse_dataset", "replicate_dataset", "dataset_csv", "predict_observations", "check_error_model",
+           "make_data_problem"]
+
 _HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
 ERROR_MODELS = ("additive", "proportional", "lognormal")
 #: An observation is fitted when its residual is within this many error-model standard deviations.
@@ -476,18 +480,23 @@ class DataProblem(FreeVector):
                 for o, p, ri in zip(self.data.observations, pred, r)]
 
 
-def make_data_problem(data: Dataset, free: list[str], *, params: str = "default", error_model: str = "proportional",
-                      sd: float = 0.1, prior_weight: float = 1e-3) -> DataProblem:
-    """A pooled fit of ``free`` (log scale, bounds from the plausible ranges) to ``data``."""
+def check_error_model(data: Dataset, error_model: str) -> None:
+    """The error model is one il2als knows, and relative or log errors get positive observations only."""
     if error_model not in ERROR_MODELS:
         raise Il2alsError(f"error model '{error_model}' must be one of {', '.join(ERROR_MODELS)}")
-    if not (sd > 0 and math.isfinite(sd)):
-        raise Il2alsError(f"error sd {sd} must be positive")
     if error_model in ("lognormal", "proportional"):
         bad = next((o for o in data.observations if not o.value > 0), None)
         if bad is not None:
             raise Il2alsError(f"{data.source}: ID {bad.id} at day {bad.time:g} has {bad.observable} = {bad.value:g}; the "
                               f"{error_model} error model needs positive observations: use --error additive:SD, or "
                               "drop the row (MDV 1)")
+
+
+def make_data_problem(data: Dataset, free: list[str], *, params: str = "default", error_model: str = "proportional",
+                      sd: float = 0.1, prior_weight: float = 1e-3) -> DataProblem:
+    """A pooled fit of ``free`` (log scale, bounds from the plausible ranges) to ``data``."""
+    check_error_model(data, error_model)
+    if not (sd > 0 and math.isfinite(sd)):
+        raise Il2alsError(f"error sd {sd} must be positive")
     base = load_parameters(params)
     return DataProblem(data, free_parameters(free, base), base, error_model, sd, prior_weight)

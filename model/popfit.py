@@ -38,13 +38,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
 
 from .compile import CompiledModel, default_model
-from .data import ERROR_MODELS, Dataset
+from .data import Dataset, check_error_model
 from .errors import Il2alsError, did_you_mean
 from .fit import FreeParameter, free_parameters
 from .parameters import ParameterSet
@@ -225,8 +225,7 @@ class PopulationProblem:
 def make_population_problem(data: Dataset, free: list[str], random: list[str], base: ParameterSet, *,
                             error_model: str = "proportional", sigma0: float = 0.1) -> PopulationProblem:
     """Check the names and the error model and build a :class:`PopulationProblem`; errors say what to fix."""
-    if error_model not in ERROR_MODELS:
-        raise Il2alsError(f"error model '{error_model}' must be one of {', '.join(ERROR_MODELS)}")
+    check_error_model(data, error_model)
     if not (math.isfinite(sigma0) and sigma0 > 0) or (error_model != "additive" and
                                                        not SIGMA_BOUNDS[0] <= sigma0 <= SIGMA_BOUNDS[1]):
         raise Il2alsError(f"residual sd {sigma0:g} must lie in [{SIGMA_BOUNDS[0]:g}, {SIGMA_BOUNDS[1]:g}] (the start of "
@@ -241,12 +240,7 @@ def make_population_problem(data: Dataset, free: list[str], random: list[str], b
                               "its typical value estimated: add it to --free")
     if len(set(random)) != len(random):
         raise Il2alsError("a random effect is named twice; name each once")
-    if error_model in ("proportional", "lognormal"):
-        bad = next((o for o in data.observations if not o.value > 0), None)
-        if bad is not None:
-            raise Il2alsError(f"{data.source}: ID {bad.id} at day {bad.time:g} has {bad.observable} = {bad.value:g}; the "
-                              f"{error_model} error model needs positive observations: use --error additive:SD, or "
-                              "drop the row (MDV 1)")
+    check_error_model(data, error_model)
     order = [f.name for f in fps]
     return PopulationProblem(data, fps, tuple(sorted(random, key=order.index)), base, error_model, float(sigma0))
 
@@ -338,7 +332,7 @@ def _individual_step(problem: PopulationProblem, x: np.ndarray, eta0: np.ndarray
         small = np.max(np.abs(step), axis=1) < 1e-5
         active[a[(acc & ((gain < tol) | small)) | (damp[a] < 1e-4)]] = False
     _, _, _, foce = _conditional(problem, rows, eta, F, J, omega, sigma)
-    sign, logdet = np.linalg.slogdet(foce * (omega ** 2)[None, :, None])
+    _, logdet = np.linalg.slogdet(foce * (omega ** 2)[None, :, None])
     ofv_i = ofv + logdet
     return _State(x, eta, F, J, float(np.sum(ofv_i)), ofv_i, it)
 
@@ -368,7 +362,7 @@ def _linearised(problem: PopulationProblem, st: _State):
         w = 1.0 / omega ** 2
         M = np.einsum("ijk,ij,ijl->ikl", A, vi, A) + np.diag(w)[None]
         u = np.einsum("ijk,ij->ik", A, vi * r)
-        sign, logdet_m = np.linalg.slogdet(M)
+        _, logdet_m = np.linalg.slogdet(M)
         quad = np.sum(vi * r ** 2) - np.sum(u * np.linalg.solve(M, u[..., None])[..., 0])
         logdet = np.sum(np.where(mask, np.log(s ** 2), 0.0)) + len(rows) * np.sum(np.log(omega ** 2)) + np.sum(logdet_m)
         return float(quad + logdet + n_log2pi)
