@@ -157,6 +157,9 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
     fit_seconds = time.perf_counter() - t0
     print(f"il2als: visual predictive check ({vpc_replicates} replicates) ...", file=sys.stderr, flush=True)
     vpc = visual_predictive_check(res, n_replicates=vpc_replicates, seed=seed + 1)
+    if vpc.failed:
+        print(f"il2als: warning: the VPC left out {vpc.failed} of {vpc_replicates * len(problem.data.ids)} simulated "
+              "patients the engine could not solve (drawn far in the tails of the random effects)", file=sys.stderr)
     rows = res.estimate_rows()
     names = res.names
     corr = res.correlation
@@ -201,7 +204,7 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
                    status=status, message=res.message, ofv=res.ofv, ofv_nonmem=res.ofv_nonmem, aic=res.aic, bic=res.bic,
                    n_ids=len(problem.data.ids), n_obs=problem.n_obs, n_estimated=problem.n_estimated,
                    error_model=problem.error_model, shrinkage_pct={k: 100 * v for k, v in res.shrinkage.items()},
-                   vpc_prediction_corrected=vpc.prediction_corrected, fit_seconds=round(fit_seconds, 2),
+                   vpc_prediction_corrected=vpc.prediction_corrected, vpc_failed_simulations=vpc.failed, fit_seconds=round(fit_seconds, 2),
                    seconds=round(time.perf_counter() - t0, 2))
     print(f"population fit '{stem}': {status}; -2LL {res.ofv:.3f} (NONMEM-style, without n log 2pi: "
           f"{res.ofv_nonmem:.3f}); AIC {res.aic:.2f}; BIC {res.bic:.2f}; {problem.n_estimated} estimated, "

@@ -652,6 +652,8 @@ class VisualPredictiveCheck:
     prediction_corrected: bool
     n_replicates: int
     observed: dict[str, tuple[np.ndarray, np.ndarray]]  # observable -> (time, value as plotted)
+    #: simulated patients the engine could not solve (their values are left out of the percentiles, and said)
+    failed: int = 0
 
 
 def visual_predictive_check(fit: PopulationFit, *, n_replicates: int = 200, n_bins: int = 8, seed: int = 1,
@@ -680,6 +682,7 @@ def visual_predictive_check(fit: PopulationFit, *, n_replicates: int = 200, n_bi
         Ysim = F * (1 + e)
     else:
         Ysim = F * np.exp(e)
+    failed = int(np.sum(np.any(~np.isfinite(np.where(L["mask"][None], F, 0.0)), axis=2)))
     Y, mask = L["Y"], L["mask"]
     pred = pr.predict(np.arange(N), np.repeat(log_theta[None], N, axis=0))
     t_obs = L["times"][L["col"]]
@@ -709,9 +712,9 @@ def visual_predictive_check(fit: PopulationFit, *, n_replicates: int = 200, n_bi
             row = {"observable": name, "time_day": float(np.median(t[sel])), "n_obs": int(sel.sum()),
                    "unit": _obs_unit(pr, name)}
             for pct in (5, 50, 95):
-                sim = np.percentile(ys[:, sel], pct, axis=1)
+                sim = np.nanpercentile(ys[:, sel], pct, axis=1)
                 row[f"obs_p{pct}"] = float(np.percentile(yo[sel], pct))
-                lo, mid, hi = np.percentile(sim, [2.5, 50, 97.5])
+                lo, mid, hi = np.nanpercentile(sim, [2.5, 50, 97.5])
                 row.update({f"sim_p{pct}_lo": float(lo), f"sim_p{pct}_median": float(mid), f"sim_p{pct}_hi": float(hi)})
             out.append(row)
-    return VisualPredictiveCheck(tuple(out), bool(prediction_corrected), n_replicates, observed)
+    return VisualPredictiveCheck(tuple(out), bool(prediction_corrected), n_replicates, observed, failed)
