@@ -128,10 +128,14 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     """``simulate --data``: each ID under its own doses and covariates; observed vs predicted."""
     import csv
 
-    from .data import predict_observations, read_dataset
+    import math
+
+    import numpy as np
+
+    from .data import observation_values, predict_observations, read_dataset
     from .io import atomic_dir, finish_run
     from .parameters import load_parameters
-    from .population import simulate_population
+    from .population import PopulationResult, simulate_population
     from .solve import check_grid
 
     ds = read_dataset(args.data)
@@ -147,11 +151,20 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} (output every {step}) ...",
           file=sys.stderr, flush=True)
     P = ds.parameter_matrix(base)
-    res = simulate_population(P, [ds.regimens[i] for i in ds.ids], duration, step=step,
-                              progress=_progress("patients") if len(ds.ids) > 50 else None)
+    T, dt = check_grid(duration, step)
+    grid = np.arange(int(math.floor(T / dt + 1e-9)) + 1) * dt
+    grid = np.append(grid, T) if T - grid[-1] > 1e-9 * max(1.0, T) else grid
+    obs_t = np.array([o.time for o in ds.observations])
+    # one engine run writes both the trajectory grid and the observation times themselves (predictions are never
+    # read off the grid); observations after the end need their own run
+    times = np.unique(np.concatenate([grid, obs_t[obs_t <= T]]))
+    res_all = simulate_population(P, [ds.regimens[i] for i in ds.ids], times=times,
+                                  progress=_progress("patients") if len(ds.ids) > 50 else None)
+    pred = (observation_values(ds, res_all)[0] if np.all(obs_t <= T) else predict_observations(ds, P)[0])
+    on_grid = np.isin(res_all.time, grid)
+    res = PopulationResult(res_all.time[on_grid], {n: v[:, on_grid] for n, v in res_all.values.items()},
+                           res_all.units, res_all.status, res_all.failures, res_all.steps)
     names = list(res.values)
-    # predictions at the observation times themselves, not read off the trajectory's output grid
-    pred = predict_observations(ds, P)[0]
     preds = [{"ID": o.id, "TIME [day]": o.time, "observable": o.observable, "DV": o.value, "PRED": float(v),
               "unit": res.units.get(o.observable, "")} for o, v in zip(ds.observations, pred)]
     out = Path(args.out)

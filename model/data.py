@@ -48,7 +48,8 @@ from .textfiles import csv_rows, read_text
 from .units import Q_, dose_to_iu, parse_unit
 
 __all__ = ["Observation", "Dataset", "DataProblem", "ERROR_MODELS", "PASS_LIMIT", "compartments", "read_dataset",
-           "parse_dataset", "replicate_dataset", "dataset_csv", "predict_observations", "check_error_model",
+           "parse_dataset", "replicate_dataset", "dataset_csv", "predict_observations", "observation_values",
+           "check_error_model",
            "make_data_problem"]
 
 _HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(?P<unit>[^\]]+)\])?\s*$")
@@ -426,7 +427,18 @@ def predict_observations(data: Dataset, P: np.ndarray, k: int = 1, model: Compil
     outputs = sorted({o.observable for o in data.observations})
     res = simulate_population(P, [data.regimens[i] for i in ids] * k, times=times, outputs=outputs, model=model,
                               options=options or BatchOptions())
+    return observation_values(data, res, k)
+
+
+def observation_values(data: Dataset, res, k: int = 1) -> np.ndarray:  # noqa: ANN001
+    """``(k, n_observations)`` values of a :class:`~il2als.population.PopulationResult` over ``k x`` the dataset's
+    IDs whose output times include every observation time (checked: never an interpolation)."""
+    ids = data.ids
+    obs_t = np.array([o.time for o in data.observations])
     col = np.searchsorted(res.time, obs_t)
+    if np.any(col >= len(res.time)) or not np.allclose(res.time[np.minimum(col, len(res.time) - 1)], obs_t, rtol=0,
+                                                       atol=1e-12):
+        raise Il2alsError("the simulation's output times do not include every observation time")
     row = np.array([ids.index(o.id) for o in data.observations])
     out = np.empty((k, len(data.observations)))
     for m, o in enumerate(data.observations):
