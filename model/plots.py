@@ -234,14 +234,24 @@ def plot_regimen_comparison(result, title: str = ""):
     x = np.arange(len(regs))
     for ax, (key, label, table) in zip(axes, panels):
         for i, g in enumerate(groups):
-            vals = [table.get((g, r), {}).get(key, np.nan) for r in regs]
-            ax.bar(x + (i - (len(groups) - 1) / 2) * w, vals, w, label=g, color=_CYCLE[i % len(_CYCLE)])
+            get = lambda r, q: table.get((g, r), {}).get(key.replace(" median", f" {q}"), np.nan)  # noqa: E731
+            vals = np.array([get(r, "median") for r in regs])
+            lo, hi = np.array([get(r, "p05") for r in regs]), np.array([get(r, "p95") for r in regs])
+            xs = x + (i - (len(groups) - 1) / 2) * w
+            err = np.vstack([vals - lo, hi - vals])
+            if "effector" in key:  # a ratio near 1: points on an axis around 1, not bars from 0 that hide 1.05 vs 1.12
+                ax.errorbar(xs, vals, yerr=err, fmt="o", ms=4, capsize=2, lw=0.8, label=g, color=_CYCLE[i % len(_CYCLE)])
+            else:
+                ax.bar(xs, vals, w, label=g, color=_CYCLE[i % len(_CYCLE)])
+                ax.errorbar(xs, vals, yerr=err, fmt="none", ecolor="k", elinewidth=0.7, capsize=1.5, alpha=0.6)
         ax.set_xticks(x, regs, rotation=35, ha="right", fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.25, axis="y")
         if "effector" in key:
             ax.axhline(1.0, color="grey", lw=0.8)
-    axes[0].legend(title="CSF-pNfH stratum", fontsize=8)
+        else:
+            ax.axhline(0.0, color="k", lw=0.6)
+    axes[0].legend(title="CSF-pNfH stratum (whiskers: 5-95% of patients)", fontsize=8, title_fontsize=8, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=11)
     return fig
