@@ -128,15 +128,13 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     """``simulate --data``: each ID under its own doses and covariates; observed vs predicted."""
     import csv
 
-    import math
-
     import numpy as np
 
     from .data import observation_values, predict_observations, read_dataset
     from .io import atomic_dir, finish_run
     from .parameters import load_parameters
     from .population import PopulationResult, simulate_population
-    from .solve import check_grid
+    from .solve import check_grid, output_grid
 
     ds = read_dataset(args.data)
     profiles = _split(args.profile if args.profile is not None else "default")
@@ -147,13 +145,11 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     duration = args.duration or f"{args.days if args.days is not None else max(last, 1.0)} day"
     T, _ = check_grid(duration, "1 day")
     step = args.step or f"{min(1.0, T / 400):.6g} day"  # a short study gets a fine grid, a long one days
-    check_grid(duration, step)
+    T, dt = check_grid(duration, step)
     print(f"il2als: simulating {len(ds.ids)} IDs from {args.data} for {duration} (output every {step}) ...",
           file=sys.stderr, flush=True)
     P = ds.parameter_matrix(base)
-    T, dt = check_grid(duration, step)
-    grid = np.arange(int(math.floor(T / dt + 1e-9)) + 1) * dt
-    grid = np.append(grid, T) if T - grid[-1] > 1e-9 * max(1.0, T) else grid
+    grid = output_grid(T, dt)
     obs_t = np.array([o.time for o in ds.observations])
     # one engine run writes both the trajectory grid and the observation times themselves (predictions are never
     # read off the grid); observations after the end need their own run

@@ -397,15 +397,11 @@ def dataset_csv(data: Dataset, *, time_unit: str = "day") -> str:
         by_id.setdefault(o.id, []).append((o.time, 1, [repr(o.time * f), ".", 0, cmt_of[o.observable],
                                                       repr(o.value), 0, o.observable, out_units[o.observable],
                                                       ".", ".", "."]))
-    if not records:
-        for rows in by_id.values():
-            for r in rows:
-                del r[2][8:]
     for pid, rows in by_id.items():
         extra = [*(repr(data.parameters.get(pid, {}).get(k, math.nan)) for k in pnames),
                  *(data.covariates.get(pid, {}).get(k, "") for k in cnames)]
         for _, _, row in sorted(rows, key=lambda x: (x[0], x[1])):
-            w.writerow([pid, *row, *extra])
+            w.writerow([pid, *(row if records else row[:8]), *extra])  # the last three: RATE, SS, II
     return buf.getvalue()
 
 

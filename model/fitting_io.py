@@ -122,8 +122,6 @@ def population_problem(data_path: str, free: list[str], random: list[str], param
     from .popfit import make_population_problem
 
     kind, sd = _error_spec(error)
-    if not free:
-        raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free treg_production,ec50_treg")
     return make_population_problem(read_dataset(data_path), free, random, load_parameters(params), error_model=kind,
                                    sigma0=sd)
 

@@ -215,6 +215,10 @@ class PopulationProblem:
                 return np.log(np.where(v > 0, v, np.nan))
         return v
 
+    def _transform_sensitivity(self, J: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """Sensitivities ``J = dF/dlog p`` (``(..., n_max, q)``) on the error model's scale: ``J / F`` for log errors."""
+        return J / F[..., None] if self.error_model == "lognormal" else J
+
     def _sd(self, F: np.ndarray, sigma: np.ndarray, rows: np.ndarray) -> np.ndarray:
         s = sigma[self._layout["kind"][rows]]
         if self.error_model == "proportional":
@@ -256,7 +260,7 @@ def _conditional(problem: PopulationProblem, rows: np.ndarray, eta: np.ndarray, 
     hy = problem._transform(L["Y"][rows])
     hF = problem._transform(F)
     Jr = J[:, :, ri]
-    dh = Jr / F[..., None] if problem.error_model == "lognormal" else Jr
+    dh = problem._transform_sensitivity(Jr, F)
     s = problem._sd(F, sigma, rows)
     e = np.where(mask, hy - hF, 0.0)
     dh = np.where(mask[..., None], dh, 0.0)
@@ -346,7 +350,7 @@ def _linearised(problem: PopulationProblem, st: _State):
     ri = problem.random_index
     hy = problem._transform(L["Y"])
     hF = problem._transform(st.F)
-    D = st.J / st.F[..., None] if problem.error_model == "lognormal" else st.J
+    D = problem._transform_sensitivity(st.J, st.F)
     D = np.where(mask[..., None], D, 0.0)
     A = D[:, :, ri]
     base_mean = np.where(mask, hF - np.einsum("ijk,ik->ij", A, st.eta), 0.0)
@@ -510,7 +514,7 @@ class PopulationFit:
         hy, hF = pr._transform(L["Y"]), pr._transform(self.F)
         s = pr._sd(self.F, sigma, rows)
         ri = pr.random_index
-        A = self.J[:, :, ri] / (self.F[..., None] if pr.error_model == "lognormal" else 1.0)
+        A = pr._transform_sensitivity(self.J[:, :, ri], self.F)
         iwres = (hy - hF) / s
         cwres = np.full_like(hF, np.nan)
         for i in rows:

@@ -20,7 +20,8 @@ from .dosing import Regimen, regimen as as_regimen
 from .engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from .errors import Il2alsError, SolverError, did_you_mean
 from .parameters import ParameterSet
-from .solve import NEGATIVE_TOLERANCE, _scales, check_grid, clip_negative, dose_events, suspect_states
+from .solve import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative, dose_events,
+                    output_grid, suspect_states)
 from .trajectory import _factor
 from .units import unit_label
 
@@ -103,7 +104,7 @@ def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
         key = (id(reg), *P[i, used])
         if key not in cache:
             ev = dose_events(P[i], reg, model).until(T)
-            cache[key] = (ev, ev.peaks(model))
+            cache[key] = (ev, ev.peaks())
         ev, pk = cache[key]
         for c, a in zip(cols, (ev.time, ev.kind, ev.target, ev.value, ev.period)):
             c.append(a)
@@ -153,7 +154,7 @@ def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> t
     """Baseline states ``(N, n_states)`` (steady free states, fixed states at their initial values) and status."""
     model = model or default_model()
     eng = engine(model)
-    fixed = np.array([s.baseline == "fixed" for s in model.mechanism.states])
+    fixed = _fixed_mask(model)
     Yinit = np.array([model.initial(0.0, None, p) for p in P])
     atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-6
     Y0 = np.empty_like(Yinit)
@@ -192,10 +193,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     model = model or default_model()
     if times is None:
         T, dt = check_grid(duration, step)
-        n_grid = int(math.floor(T / dt + 1e-9)) + 1
-        t_out = np.arange(n_grid) * dt
-        if T - t_out[-1] > 1e-9 * max(1.0, T):
-            t_out = np.append(t_out, T)
+        t_out = output_grid(T, dt)
     else:
         t_out = output_times(times)
         T = float(t_out[-1])
@@ -219,7 +217,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         raise Il2alsError(f"initial states must have shape ({N}, {len(model.state_names)})")
     ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, peaks = _events(P, regs, model, T)
     eng = engine(model)
-    held = ~np.isin(model.state_names, model.mechanism.dosing_driven_states)  # during steady-state doses
+    held = _held_mask(model)  # during steady-state doses
     values = {n: np.empty((N, len(t_out))) for n in names}
     status = np.zeros(N, dtype=np.int64)
     t_fail = np.zeros(N)

@@ -53,7 +53,13 @@ class SolverOptions:
 
 
 def _fixed_mask(model: CompiledModel) -> np.ndarray:
+    """The states the baseline holds at their declared initial values."""
     return np.array([s.baseline == "fixed" for s in model.mechanism.states])
+
+
+def _held_mask(model: CompiledModel) -> np.ndarray:
+    """The states a steady-state dose holds where they are: all but the dosing-driven modules' (the disease)."""
+    return ~np.isin(model.state_names, model.mechanism.dosing_driven_states)
 
 
 def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | None = None) -> np.ndarray:
@@ -146,7 +152,7 @@ class DoseEvents:
         k = self.time <= t_end
         return DoseEvents(self.time[k], self.kind[k], self.target[k], self.value[k], self.period[k])
 
-    def peaks(self, model: CompiledModel | None = None) -> dict[int, float]:
+    def peaks(self) -> dict[int, float]:
         """Largest single input per target state (a bolus, a steady-state dose, or an infusion's whole amount),
         in the state's unit: the scale of its absolute tolerance."""
         out: dict[int, float] = {}
@@ -171,18 +177,14 @@ def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -
     sa = p[model.parameter_index("aldesleukin_specific_activity")]
     amounts = reg.amounts_iu(bsa, sa)
     if reg.plain:  # SC boluses only (every named regimen and sentence): vectorised, as batches need
-        target, scale, i_f, i_lag = model.routes["sc"]
+        target, factor, lag = _route(model, p, "sc")
         n = len(amounts)
-        return DoseEvents(reg.times() + (p[i_lag] if i_lag >= 0 else 0.0), np.full(n, BOLUS, np.int64),
-                          np.full(n, target, np.int64), scale(p) * (p[i_f] if i_f >= 0 else 1.0) * amounts, np.zeros(n))
+        return DoseEvents(reg.times() + lag, np.full(n, BOLUS, np.int64), np.full(n, target, np.int64),
+                          factor * amounts, np.zeros(n))
     rows: list[tuple[float, int, int, float, float]] = [(float(r), RESET, 0, 0.0, 0.0) for r in reg.resets]
     for d, a in zip(reg.doses, amounts):
-        if d.route not in model.routes:
-            raise RegimenError(f"dose route '{d.route}' is not declared by the mechanism"
-                               f"{did_you_mean(d.route, list(model.routes))}")
-        target, scale, i_f, i_lag = model.routes[d.route]
-        factor = scale(p) * (p[i_f] if i_f >= 0 else 1.0)
-        t = d.time + (p[i_lag] if i_lag >= 0 else 0.0)
+        target, factor, lag = _route(model, p, d.route)
+        t = d.time + lag
         if d.duration > 0:
             rate = factor * a / d.duration
             rows += [(t, RATE, target, rate, 0.0), (t + d.duration, RATE, target, -rate, 0.0)]
@@ -196,6 +198,15 @@ def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -
                       np.array(cols[3], float), np.array(cols[4], float))
 
 
+def _route(model: CompiledModel, p: np.ndarray, name: str) -> tuple[int, float, float]:
+    """A dose route for parameters ``p``: (target state index, state units per IU given — scale x bioavailability,
+    lag in days)."""
+    if name not in model.routes:
+        raise RegimenError(f"dose route '{name}' is not declared by the mechanism{did_you_mean(name, list(model.routes))}")
+    target, scale, i_f, i_lag = model.routes[name]
+    return target, scale(p) * (p[i_f] if i_f >= 0 else 1.0), (p[i_lag] if i_lag >= 0 else 0.0)
+
+
 def output_grid(duration: float, step: float) -> np.ndarray:
     """Times 0, step, 2 step, ... up to and including ``duration`` (days)."""
     n = int(math.floor(duration / step + 1e-9))
@@ -205,10 +216,6 @@ def output_grid(duration: float, step: float) -> np.ndarray:
     return t
 
 
-# A steady-state dose repeats its cycle until no free state moves by more than SS_CONVERGENCE of its error
-# tolerance from one cycle to the next, or fails after MAX_SS_CYCLES cycles: the engine's rule (il2als.kernels).
-
-
 def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseEvents, t_out: np.ndarray,
               options: SolverOptions, label: str = "") -> np.ndarray:
     """Piecewise integration from ``y0`` at t=0 through ``events``; returns states at ``t_out``, shape
@@ -216,9 +223,9 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
     the batch engine (:mod:`il2als.kernels`) implements the same events and is tested against it."""
     duration = float(t_out[-1])
     ev = events.until(duration)
-    scale = _scales(model, y0, p, ev.peaks(model))
+    scale = _scales(model, y0, p, ev.peaks())
     atol = options.atol * scale
-    held = ~np.isin(model.state_names, model.mechanism.dosing_driven_states)  # during steady-state doses
+    held = _held_mask(model)
     n = len(y0)
     out = np.empty((len(t_out), n))
     y = y0.copy()
@@ -280,7 +287,9 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
 def _periodic(cycle, y: np.ndarray, target: int, value: float, period: float, held: np.ndarray, atol: np.ndarray,
               rtol: float, label: str) -> np.ndarray:
     """The state just before a dose of ``value`` into ``target`` repeated every ``period`` days has reached its
-    periodic steady state, the ``held`` states (the disease) held; ``cycle(x, period)`` integrates one period."""
+    periodic steady state, the ``held`` states (the disease) held; ``cycle(x, period)`` integrates one period.
+    Cycles repeat until no free state moves by more than SS_CONVERGENCE of its error tolerance from one cycle to
+    the next, and fail after MAX_SS_CYCLES: the engine's rule (:func:`il2als.kernels.periodic`)."""
     y = y.copy()
     for _ in range(MAX_SS_CYCLES):
         start = y.copy()
