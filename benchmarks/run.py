@@ -26,9 +26,10 @@ def main() -> None:
     a = ap.parse_args()
 
     from il2als import SolverOptions, load_parameters, simulate
-    from il2als.cohort import load_population_spec, sample_population
-    from il2als.population import simulate_population
-    from il2als.trial import design, run_trial
+    from il2als.inputs.population_spec import load_population_spec
+    from il2als.studies.cohort import sample_population
+    from il2als.solve.batch import simulate_population
+    from il2als.studies.trial import design, run_trial
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     startup()
@@ -95,7 +96,7 @@ def main() -> None:
         run_trial(d, "mirocals", spec, 200, 3, scheduler="processes")
         print(f"200 replicates (process pool): {time.perf_counter() - t0:.0f} s")
 
-    from il2als.sensitivity import global_sensitivity
+    from il2als.studies.sensitivity import global_sensitivity
 
     n_base = 4096 if a.full else 256
     t0 = time.perf_counter()
@@ -134,10 +135,10 @@ def roadrunner_per_patient(P, outputs):
     except ImportError:
         return None, "not installed (pip install libroadrunner): not measured"
     from il2als import load_parameters
-    from il2als.compile import default_model
-    from il2als.dosing import named
-    from il2als.sbml import to_sbml
-    from il2als.solve import baseline_state
+    from il2als.compiler.codegen import default_model
+    from il2als.inputs.regimens import named
+    from il2als.export.sbml import to_sbml
+    from il2als.solve.single import baseline_state
 
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
     m = default_model()

@@ -20,7 +20,7 @@ import argparse
 import time
 from pathlib import Path
 
-from il2als.fitting_io import run_problem_file
+from il2als.cli.fitting_runs import run_problem_file
 
 #: the calibration always starts from the hand-set values (never from a previous calibration)
 BASE = "handset"

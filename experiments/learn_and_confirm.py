@@ -39,14 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
-from il2als.biology import expected_hazard_ratio
-from il2als.calibration import check_parameter_set, load_targets
-from il2als.cohort import load_population_spec
+from il2als.studies.biology import expected_hazard_ratio
+from il2als.fitting.targets import check_parameter_set, load_targets
+from il2als.inputs.population_spec import load_population_spec
 from il2als.errors import Il2alsError
 from il2als.experiments import run_script
-from il2als.parameters import load_parameters
-from il2als.trial import STRATA, design, run_trial
-from il2als.variants import VARIANTS, load_variant
+from il2als.inputs.parameters import load_parameters
+from il2als.results.metrics import STRATA
+from il2als.studies.trial import design, run_trial
+from il2als.inputs.variants import VARIANTS, load_variant
 
 #: The one trial fact used (shared/reference/mirocals_reported.toml) and its derived standard error and interval.
 HR_LOW_STRATUM = 0.52
@@ -277,7 +278,7 @@ def table_rows(results: dict) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from il2als.io import check_output
+    from il2als.export.run_folder import check_output
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/learn-and-confirm")
@@ -312,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results, fits, fitted_sets = {}, {}, {}
     if a.reuse:
-        from il2als.textfiles import read_text
+        from il2als.inputs.textfiles import read_text
 
         try:
             old = json.loads(read_text(a.reuse, "variants.json", "a variants.json written by this experiment", Il2alsError))
@@ -368,7 +369,7 @@ def _simulate_all(a, names, results, fits, fitted_sets, log):  # noqa: ANN001, A
 
 
 def _write_outputs(a, out, points, results, fits, fitted_sets, lit_check, log):  # noqa: ANN001, ANN202
-    from il2als.io import atomic_dir, atomic_file, finish_run
+    from il2als.export.run_folder import atomic_dir, atomic_file, finish_run
 
     eligible = [n for n, r in fits.items() if "fit" in r and any(r["fit"]["interval"].values())
                 and (lit_check is None or r["literature"]["passed"] >= lit_check["passed"])]

@@ -17,12 +17,13 @@ import argparse
 
 import numpy as np
 
-from il2als.cohort import load_population_spec, sample_population
-from il2als.data import Dataset, Observation, dataset_csv
-from il2als.dosing import regimen
+from il2als.inputs.population_spec import load_population_spec
+from il2als.studies.cohort import sample_population
+from il2als.inputs.datasets import Dataset, Observation, dataset_csv
+from il2als.inputs.regimens import regimen
 from il2als.experiments import run_script
-from il2als.parameters import load_parameters
-from il2als.population import simulate_population
+from il2als.inputs.parameters import load_parameters
+from il2als.solve.batch import simulate_population
 
 SEED = 2020
 N_PATIENTS = 16
@@ -33,7 +34,7 @@ ARMS = ("1 MIU daily for 5 days every 28 days, 3 cycles", "2 MIU daily for 5 day
 
 def make_dataset(seed: int = SEED, n: int = N_PATIENTS) -> Dataset:
     """The simulated study as a :class:`il2als.data.Dataset` (doses, noisy observations, BSA, arm)."""
-    from il2als.compile import default_model
+    from il2als.compiler.codegen import default_model
 
     model = default_model()
     rng = np.random.default_rng(seed)
@@ -57,7 +58,7 @@ def make_dataset(seed: int = SEED, n: int = N_PATIENTS) -> Dataset:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from il2als.io import atomic_file, check_output
+    from il2als.export.run_folder import atomic_file, check_output
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="CSV file to write (an il2als-written file may be replaced)")

@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from il2als.cli.main import main
 
 sys.exit(main())

@@ -121,7 +121,7 @@ def test_quick_commands_import_no_sympy_scipy_or_engine(args):
     import sys
 
     code = (f"import sys\nfrom il2als.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('sympy', 'scipy.integrate', 'scipy.optimize', 'numba', 'il2als.engine', "
-            "'il2als.compile') if m in sys.modules))")
+            "print(sorted(m for m in ('sympy', 'scipy.integrate', 'scipy.optimize', 'numba', 'il2als.compiler.engine', "
+            "'il2als.compiler.codegen') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]", out

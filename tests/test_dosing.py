@@ -3,8 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from il2als.dosing import (NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen,
-                           read_regimen_csv, regimen)
+from il2als.inputs.regimens import NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen, read_regimen_csv, regimen
 from il2als.errors import RegimenError, UnitError
 
 
@@ -92,7 +91,7 @@ def test_bad_csv_tables_are_rejected(tmp_path, body, match):
 
 
 def test_regimen_objects_validate_themselves():
-    from il2als.dosing import Dose
+    from il2als.inputs.regimens import Dose
 
     with pytest.raises(RegimenError):
         Dose(-1.0, 1e6)
@@ -105,7 +104,7 @@ def test_regimen_objects_validate_themselves():
 def test_mass_typed_for_miu_converts_but_warns():
     import pytest
 
-    from il2als.dosing import DoseWarning, parse_regimen
+    from il2als.inputs.regimens import DoseWarning, parse_regimen
 
     with pytest.warns(DoseWarning, match="did you mean '2 MIU'"):
         reg = parse_regimen("2 mg once")

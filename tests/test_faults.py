@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from il2als.cohort import load_population_spec, sample_population
+from il2als.inputs.population_spec import load_population_spec
+from il2als.studies.cohort import sample_population
 from il2als.errors import SolverError
-from il2als.population import BatchOptions, simulate_population
-from il2als.trial import TrialDesign, run_replicate, run_trial
+from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.studies.trial import TrialDesign, run_replicate, run_trial
 
 
 def _starved(on_failure):
@@ -34,7 +35,7 @@ def test_failing_patient_stops_the_run_naming_patient_time_states_and_parameters
 def test_skip_policy_reports_and_excludes_failing_patients_from_the_trial():
     design = TrialDesign(n_per_arm=20, follow_up_days=640.0)
     spec = load_population_spec()
-    rep = run_replicate(design, __import__("il2als.dosing", fromlist=["named"]).named("mirocals"), spec,
+    rep = run_replicate(design, __import__("il2als.inputs.regimens", fromlist=["named"]).named("mirocals"), spec,
                         np.random.default_rng(5), options=_starved("skip"))
     n_failed = len(rep.excluded)
     assert 0 < n_failed < 40, "the budget should fail some patients, not all"
@@ -157,8 +158,8 @@ def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
 
     import hashlib
 
-    from il2als.compile import default_model
-    from il2als.engine import cache_dir, engine, module_source
+    from il2als.compiler.codegen import default_model
+    from il2als.compiler.engine import cache_dir, engine, module_source
 
     engine(default_model())  # this model's engine is compiled and cached
     digest = hashlib.sha256(module_source(default_model()).encode()).hexdigest()[:16]
@@ -183,7 +184,7 @@ def test_unwritable_engine_cache_falls_back_to_a_temporary_folder_and_leaves_non
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "IL2ALS_CACHE_DIR": str(blocker / "cache"), "TMPDIR": str(tmp)}
-    r = subprocess.run([sys.executable, "-c", "from il2als.engine import cache_dir; print(cache_dir())"],
+    r = subprocess.run([sys.executable, "-c", "from il2als.compiler.engine import cache_dir; print(cache_dir())"],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0 and "cannot be written" in r.stderr
     assert r.stdout.strip().startswith(str(tmp))

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from il2als.calibration import Evaluator, configuration, load_targets
+from il2als.fitting.targets import Evaluator, configuration, load_targets
 from il2als.errors import ParameterError
-from il2als.fit import fit, make_problem, profile
+from il2als.fitting.optimize import fit, make_problem, profile
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_bad_target_files(tmp_path, body, match):
 
 
 def _check(targets, name):
-    from il2als.cli import _check_rows
+    from il2als.cli.fitting import _check_rows
 
     return _check_rows(name, "literature", 400)[1]
 
@@ -62,7 +62,7 @@ def test_the_calibrated_default_passes_85_percent_and_beats_the_handset(targets)
 
 def _synthetic(targets, truth_changes):
     """Targets whose values are the model's own output at known parameters (2% tolerance)."""
-    from il2als.parameters import load_parameters
+    from il2als.inputs.parameters import load_parameters
 
     sub = tuple(t for t in targets if t.id.startswith(("pk_", "treg_ms", "cd25_ms", "treg_every", "treg_peak")))
     truth = load_parameters("default").updated(**truth_changes)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from il2als import load_parameters, simulate
-from il2als.compile import default_model
-from il2als.engine import engine
+from il2als.compiler.codegen import default_model
+from il2als.compiler.engine import engine
 from il2als.errors import Il2alsError, SolverError
-from il2als.population import BatchOptions, simulate_population
-from il2als.solve import baseline_state
+from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.solve.single import baseline_state
 
 NAMES = ["nfl_serum", "nfl_csf", "pnfh_csf", "treg_count", "treg_pct_cd4", "mn_reserve", "ccl2_csf", "alsfrs_r",
          "survival"]
@@ -78,8 +78,9 @@ def test_cohort_baseline_states_are_each_patients_own_baseline():
     """The sampler's screening solve doubles as the baseline (the steady states do not depend on the reserve)."""
     import numpy as np
 
-    from il2als.cohort import load_population_spec, sample_population
-    from il2als.population import population_baselines
+    from il2als.inputs.population_spec import load_population_spec
+    from il2als.studies.cohort import sample_population
+    from il2als.solve.batch import population_baselines
 
     c = sample_population(load_population_spec(), 40, np.random.default_rng(9))
     Y, st = population_baselines(c.params)

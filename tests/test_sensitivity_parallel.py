@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from il2als.cohort import load_population_spec
-from il2als.sensitivity import evaluate, global_sensitivity, local_sensitivity
-from il2als.trial import TrialDesign, run_trial
+from il2als.inputs.population_spec import load_population_spec
+from il2als.studies.sensitivity import evaluate, global_sensitivity, local_sensitivity
+from il2als.studies.trial import TrialDesign, run_trial
 
 pytest.importorskip("SALib", reason="SALib not installed (pip install 'il2als[sensitivity]')")
 

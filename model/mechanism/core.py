@@ -15,7 +15,7 @@ from typing import Literal
 
 import sympy as sp
 
-from ..errors import ModelError
+from il2als.errors import ModelError
 
 TIME_UNIT = "day"
 t = sp.Symbol("t", real=True)
@@ -257,7 +257,7 @@ class Mechanism:
         for r in self.dose_routes:
             if r.name == name:
                 return r
-        from ..errors import did_you_mean
+        from il2als.errors import did_you_mean
 
         raise ModelError(f"unknown dose route '{name}'{did_you_mean(name, [r.name for r in self.dose_routes])}")
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import pint
 import sympy as sp
 
-from ..errors import UnitError
-from ..units import Q_
+from il2als.errors import UnitError
+from il2als.inputs.units import Q_
 
 if TYPE_CHECKING:
     from .core import Mechanism

@@ -1,0 +1,226 @@
+"""Compile the symbolic mechanism into plain numeric functions.
+
+From the one sympy definition this derives, by common-subexpression elimination and code printing:
+
+* ``rhs(t, y, p) -> dy/dt``, shape ``(n_states,)``, canonical units per day;
+* ``jac(t, y, p) -> d(dy/dt)/dy``, shape ``(n_states, n_states)``, the analytic Jacobian;
+* ``observe(Y, p) -> (n_times, n_observables)`` for a whole trajectory ``Y`` of shape ``(n_times, n_states)``.
+
+The generated source is kept on the compiled model (``source``), so it can be read, tested, or handed to a
+JIT compiler. Parameters stay inputs: a fit or a population changes ``p`` without recompiling.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.numpy import NumPyPrinter
+
+from il2als.mechanism import MODULES, Mechanism, build_mechanism
+from il2als.mechanism.core import Expression, State
+
+__all__ = ["CompiledModel", "compile_mechanism", "default_model"]
+
+
+def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int, ...], printer, array_mod: str,
+             n_time_vector: bool = False) -> str:
+    """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``."""
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines = [f"def {name}(t, y, p):"]
+    used = set().union(*(e.free_symbols for e in exprs)) | set().union(*(e.free_symbols for _, e in replacements)) if exprs else set()
+    used = {str(u) for u in used}
+    # Indexed reads (not tuple unpacking) so that numba can compile the same source.
+    for i, a in enumerate(args[0]):
+        if a in used:
+            lines.append(f"    {a} = y[:, {i}]" if n_time_vector else f"    {a} = y[{i}]")
+    for i, a in enumerate(args[1]):
+        if a in used:
+            lines.append(f"    {a} = p[{i}]")
+    for sym, e in replacements:
+        lines.append(f"    {sym} = {printer.doprint(e)}")
+    if n_time_vector:
+        lines.append("    _n = y.shape[0]")
+        lines.append(f"    _out = {array_mod}.empty((_n, {len(exprs)}))")
+        for i, e in enumerate(reduced):
+            lines.append(f"    _out[:, {i}] = {printer.doprint(e)}")
+    else:
+        lines.append(f"    _out = {array_mod}.zeros({shape})")
+        for i, e in enumerate(reduced):
+            if e == 0:
+                continue
+            idx = i if len(shape) == 1 else f"{i // shape[1]}, {i % shape[1]}"
+            lines.append(f"    _out[{idx}] = {printer.doprint(e)}")
+    lines.append("    return _out")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """The mechanism compiled to numeric functions over canonical plain floats.
+
+    ``rhs(t, y, p)`` and ``jac(t, y, p)`` take ``y`` of shape ``(n_states,)`` in the states' units and ``p`` of
+    shape ``(n_parameters,)`` in the parameters' units (see ``state_units``, ``parameter_units``); time in days.
+    """
+
+    mechanism: Mechanism
+    rhs: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    observe: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    initial: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    source: str = field(repr=False)
+    #: route name -> (target state index, scale(p) in state unit per IU, bioavailability index or -1, lag index or -1)
+    routes: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return self.mechanism.state_names
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return self.mechanism.parameter_names
+
+    @property
+    def observable_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.mechanism.observables)
+
+    @property
+    def state_units(self) -> tuple[str, ...]:
+        return tuple(s.unit for s in self.mechanism.states)
+
+    @property
+    def parameter_units(self) -> tuple[str, ...]:
+        return tuple(p.unit for p in self.mechanism.parameters)
+
+    @property
+    def observables(self) -> tuple[State | Expression, ...]:
+        return self.mechanism.observables
+
+    def state_index(self, name: str) -> int:
+        return self.state_names.index(name)
+
+    def parameter_index(self, name: str) -> int:
+        return self.parameter_names.index(name)
+
+
+def _markowitz(pattern: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Elimination order (greedy Markowitz) and the LU pattern with fill-in, for a boolean pattern."""
+    n = len(pattern)
+    P = pattern.copy()
+    remaining = list(range(n))
+    order: list[int] = []
+    while remaining:
+        best = min(remaining, key=lambda k: (sum(P[i, k] for i in remaining if i != k)
+                                             * sum(P[k, j] for j in remaining if j != k), k))
+        remaining.remove(best)
+        for i in remaining:
+            if P[i, best]:
+                for j in remaining:
+                    if P[best, j]:
+                        P[i, j] = True
+        order.append(best)
+    return order, P
+
+
+def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], printer) -> str:
+    """Straight-line code for the Rosenbrock matrix ``W = c I - J`` on the Jacobian's sparsity pattern:
+    ``w_fill(t, y, p, c, a)`` writes W (and zeros at fill-in) into ``a``; ``w_freeze(a, frozen, c)`` turns
+    the rows of frozen states into ``c`` on the diagonal (their rates are held at zero, for the baseline); ``lu_sparse(a)`` factorises it in
+    place without pivoting in a fill-reducing order (False on a zero pivot: the caller falls back to dense,
+    pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read."""
+    n = jac.shape[0]
+    pattern = np.array([[jac[i, j] != 0 or i == j for j in range(n)] for i in range(n)])
+    order, lu = _markowitz(pattern)
+    entries = [(i, j) for i in range(n) for j in range(n) if pattern[i, j]]
+    exprs = [(-jac[i, j]) for i, j in entries]
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    used = {str(u) for e in [*exprs] for u in e.free_symbols}
+    lines = ["def w_fill(t, y, p, c, a):"]
+    lines += [f"    {a} = y[{i}]" for i, a in enumerate(ynames) if a in used]
+    lines += [f"    {a} = p[{i}]" for i, a in enumerate(pnames) if a in used]
+    lines += [f"    {sym} = {printer.doprint(e)}" for sym, e in replacements]
+    for (i, j), e in zip(entries, reduced):
+        lines.append(f"    a[{i}, {j}] = {printer.doprint(e)}" + (" + c" if i == j else ""))
+    for i in range(n):
+        for j in range(n):
+            if lu[i, j] and not pattern[i, j]:
+                lines.append(f"    a[{i}, {j}] = 0.0")
+    lines += ["", "", "def w_freeze(a, frozen, c):"]
+    for i in range(n):
+        row = [j for j in range(n) if lu[i, j] and j != i]
+        lines.append(f"    if frozen[{i}]:")
+        lines += [f"        a[{i}, {j}] = 0.0" for j in row]
+        lines.append(f"        a[{i}, {i}] = c")
+    lines += ["", "", "def lu_sparse(a):"]
+    done: list[int] = []
+    for k in order:
+        lines.append(f"    if a[{k}, {k}] == 0.0 or not math.isfinite(a[{k}, {k}]):")
+        lines.append("        return False")
+        rows = [i for i in range(n) if i not in done and i != k and lu[i, k]]
+        cols = [j for j in range(n) if j not in done and j != k and lu[k, j]]
+        if rows:
+            lines.append(f"    inv = 1.0 / a[{k}, {k}]")
+        for i in rows:
+            lines.append(f"    a[{i}, {k}] *= inv")
+            for j in cols:
+                lines.append(f"    a[{i}, {j}] -= a[{i}, {k}] * a[{k}, {j}]")
+        done.append(k)
+    lines += ["    return True", "", "", "def solve_sparse(a, b):"]
+    pos = {k: r for r, k in enumerate(order)}
+    for r, i in enumerate(order):  # forward: L has unit diagonal, entries (i, k) with k eliminated before i
+        for k in order[:r]:
+            if lu[i, k]:
+                lines.append(f"    b[{i}] -= a[{i}, {k}] * b[{k}]")
+    for i in reversed(order):  # backward: U entries (i, j) with j eliminated after i
+        for j in order[pos[i] + 1:]:
+            if lu[i, j]:
+                lines.append(f"    b[{i}] -= a[{i}, {j}] * b[{j}]")
+        lines.append(f"    b[{i}] /= a[{i}, {i}]")
+    return "\n".join(lines)
+
+
+def compile_mechanism(mech: Mechanism) -> CompiledModel:
+    """Generate and compile ``rhs``, ``jac``, ``observe`` and ``initial`` for ``mech``."""
+    ys = [s.sym for s in mech.states]
+    ynames = [s.name for s in mech.states]
+    pnames = [p.name for p in mech.parameters]
+    f = [mech.expand(mech.rates[s.name]) for s in mech.states]
+    jac = sp.Matrix(f).jacobian(ys)
+    obs = [mech.expand(o.sym if isinstance(o, State) else o.formula) for o in mech.observables]
+    # Observables that are constant (a plain state) still need a column per time point.
+    init = [mech.expand(s.initial) for s in mech.states]
+
+    scalar = PythonCodePrinter({"fully_qualified_modules": True})
+    vector = NumPyPrinter({"fully_qualified_modules": True})
+    n = len(ys)
+    rhs_src = _codegen("rhs", [ynames, pnames], f, (n,), scalar, "numpy")
+    src = "\n\n".join([
+        "import math\nimport numpy",
+        rhs_src,
+        # the same code writing into a work array, for the batch engine's step loop (no allocation)
+        rhs_src.replace("def rhs(t, y, p):", "def rhs_into(t, y, p, _out):").replace(
+            f"    _out = numpy.zeros(({n},))", "    _out[:] = 0.0"),
+        _codegen("jac", [ynames, pnames], list(jac), (n, n), scalar, "numpy"),
+        _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
+                 n_time_vector=True),
+        _codegen("initial", [ynames, pnames], init, (n,), scalar, "numpy"),
+        _sparse_lu_source(jac, ynames, pnames, scalar),
+    ])
+    namespace: dict = {}
+    exec(compile(src, "<il2als generated model>", "exec"), namespace)
+    psyms = [p.sym for p in mech.parameters]
+    routes = {r.name: (ynames.index(r.state), sp.lambdify([psyms], r.scale, "math"),
+                       pnames.index(r.bioavailability) if r.bioavailability else -1,
+                       pnames.index(r.lag) if r.lag else -1) for r in mech.dose_routes}
+    return CompiledModel(mech, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src,
+                         routes)
+
+
+@functools.lru_cache(maxsize=4)
+def default_model() -> CompiledModel:
+    """The package's mechanism, assembled, unit-checked and compiled once per process."""
+    return compile_mechanism(build_mechanism(MODULES))

@@ -1,0 +1,175 @@
+"""Compile the batch engine: the generated model and the kernels in one numba module, cached on disk.
+
+The module text is the model's generated source (:mod:`il2als.compile`) followed by the kernels'
+source (:mod:`il2als.kernels`) and a footer that compiles each function with ``numba.njit(cache=True)``. It is
+written once per model version to ``$IL2ALS_CACHE_DIR`` (default ``~/.cache/il2als``) under a name hashing its
+text, so a new process loads the machine code instead of compiling for ~20 s. If the folder is not writable a
+temporary one is used (no cache across processes).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import importlib.util
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+from il2als.compiler import kernels as _kernels_src
+from il2als._cache import cache_root
+from il2als.compiler.codegen import CompiledModel
+from il2als.errors import Il2alsError
+
+__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "engine"]
+
+OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = (
+    _kernels_src.OK, _kernels_src.TOO_MANY_STEPS, _kernels_src.STEP_TOO_SMALL, _kernels_src.NOT_FINITE,
+    _kernels_src.NO_STEADY_STATE)
+STATUS_TEXT = {
+    OK: "ok",
+    TOO_MANY_STEPS: "too many steps",
+    STEP_TOO_SMALL: "step size collapsed",
+    NOT_FINITE: "non-finite values",
+    NO_STEADY_STATE: "no steady state found for the baseline",
+}
+#: Status of a patient whose states went below zero beyond the negative-state policy (set after the kernel).
+NEGATIVE_STATE = 5
+STATUS_TEXT[NEGATIVE_STATE] = "negative state beyond the round-off policy"
+
+
+def _writable(d: Path) -> bool:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _scratch_dir() -> Path:
+    """A private temporary cache for this process, removed when it exits."""
+    d = Path(tempfile.mkdtemp(prefix="il2als-engine-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
+def cache_dir() -> Path:
+    """Where compiled engines are kept: ``$IL2ALS_CACHE_DIR`` or ``~/.cache/il2als``.
+
+    When that folder cannot be written, a temporary folder removed at exit is used instead, with a warning
+    (every process then compiles afresh)."""
+    d = cache_root()
+    if _writable(d):
+        return d
+    warnings.warn(f"the engine cache '{d}' cannot be written; compiling in a temporary folder for this run "
+                  "(set IL2ALS_CACHE_DIR to a writable folder to keep the compiled engine)", RuntimeWarning, stacklevel=2)
+    return _scratch_dir()
+
+
+def module_source(model: CompiledModel) -> str:
+    """Text of the engine module for ``model``: generated model + kernels + compilation footer."""
+    k = inspect.getsource(_kernels_src)
+    footer = ["", "import numba as _nb", "prange = _nb.prange"]
+    footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "rhs_into", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
+    footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in _kernels_src.SERIAL]
+    footer += [f"{f} = _nb.njit(cache=True, parallel=True)({f})" for f in _kernels_src.PARALLEL]
+    return model.source + "\n\n# ---- kernels (il2als/kernels.py) ----\n" + k + "\n".join(footer) + "\n"
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return mod
+
+
+def _unreadable(files: list[Path]) -> Path | None:
+    """The first of numba's cache files (``.nbi`` index, ``.nbc`` code) that cannot be unpickled as numba reads
+    them, or None. numba would otherwise fail on the first call with an unpickling error, in every process."""
+    import io
+    import pickle
+    import pickletools
+
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                if f.suffix == ".nbi":
+                    pickle.load(fh)  # the numba version (a string), then the pickled index
+                    pickle.loads(fh.read())  # stamps and file names: plain data
+                elif f.suffix == ".nbc":
+                    data = fh.read()  # code: checked opcode by opcode, not executed (it imports the engine)
+                    for _ in pickletools.genops(io.BytesIO(data)):
+                        pass
+        except Exception:  # truncated, garbage or unreadable: pickle raises many types
+            return f
+    return None
+
+
+def _remove(files: list[Path]) -> None:
+    for f in files:
+        try:
+            f.unlink()
+        except OSError:
+            pass
+
+
+def _write_source(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@functools.lru_cache(maxsize=4)
+def engine(model: CompiledModel) -> ModuleType:
+    """The compiled engine module for ``model`` (functions ``population``, ``baselines``, ``patient``, ...).
+
+    The generated source and numba's compiled code are cached on disk, keyed by the source's hash. A cache
+    that cannot be read back (a corrupt or truncated file) is removed and rebuilt, with a warning."""
+    try:
+        pass
+    except ImportError:  # pragma: no cover
+        raise Il2alsError("the batch engine needs numba; install it with: pip install numba") from None
+    text = module_source(model)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    name = f"il2als_engine_{digest}"
+    folder = cache_dir()
+    path = folder / f"{name}.py"
+    try:
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != text:
+        _write_source(path, text)
+    cached = sorted((folder / "__pycache__").glob(f"{name}*")) if (folder / "__pycache__").is_dir() else []
+    broken = _unreadable(cached)
+    if broken is not None:
+        warnings.warn(f"the engine cache in '{folder}' is corrupt ('{broken.name}' cannot be read); removing this "
+                      "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
+        _remove(cached)
+        cached = []
+    if not any(f.suffix == ".nbi" for f in cached):
+        print(f"il2als: compiling the batch engine (first run with this model; about 20-40 s, then cached in {folder})",
+              file=sys.stderr, flush=True)
+    try:
+        return _load(name, path)
+    except Exception as exc:  # numba raises many types for an unreadable cache (EOFError, pickle errors ...)
+        warnings.warn(f"the engine cache in '{folder}' could not be loaded ({type(exc).__name__}); removing this "
+                      "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
+        _remove([path, *(folder / "__pycache__").glob(f"{name}*")])
+        _write_source(path, text)
+        return _load(name, path)

@@ -1,0 +1,17 @@
+"""Solving: dose events, baselines, the single-patient reference path (scipy) and the compiled batch engine for one
+or many patients, and predictions at a dataset's observation times.
+"""
+
+from il2als._lazy import attach
+
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    **dict.fromkeys(("BatchOptions", "PopulationResult", "parameter_matrix", "output_times", "population_baselines",
+                    "simulate_population", "SKIP_ADVICE", "diagnose", "print_progress",), "batch"),
+    **dict.fromkeys(("DoseEvents", "dose_events",), "events"),
+    **dict.fromkeys(("predict_observations", "observation_values",), "observations"),
+    **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "integrate",
+                    "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate",), "single"),
+}
+
+__all__, __getattr__, __dir__ = attach(__name__, _EXPORTS)

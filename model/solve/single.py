@@ -1,0 +1,333 @@
+"""Simulation: a patient's baseline, then piecewise stiff integration between dose events.
+
+A dose is a discontinuity: the depot jumps by ``F * amount`` at ``t_dose + lag``, and the solver restarts
+there, so no pulse is missed and no step is wasted chasing one. Between doses the compiled right-hand side
+and analytic Jacobian go to a stiff solver (LSODA by default). The numerics here are pure functions of a
+compiled model, a parameter set and a regimen; nothing is read or written."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.optimize import root
+
+from il2als.compiler.codegen import CompiledModel, default_model
+from il2als.inputs.regimens import Regimen, regimen as as_regimen
+from il2als.errors import Il2alsError, SolverError
+from il2als.compiler.kernels import MAX_SS_CYCLES, SS_CONVERGENCE
+from il2als.inputs.parameters import ParameterSet
+from il2als.results.trajectory import Trajectory
+from il2als.inputs.units import to_unit
+from il2als.solve.events import BOLUS, DoseEvents, RESET, STEADY_STATE, dose_events
+
+__all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "integrate",
+           "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate"]
+
+
+METHODS = ("LSODA", "BDF", "Radau")
+
+
+class DurationWarning(UserWarning):
+    """Doses fall after the end of the simulation and are ignored."""
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Stiff-solver settings: ``method`` (LSODA, BDF, Radau), relative tolerance, absolute tolerance relative
+    to each state's scale, and the largest step in days (``inf`` = solver's choice)."""
+
+    method: str = "LSODA"
+    rtol: float = 1e-7
+    atol: float = 1e-9
+    max_step: float = math.inf
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise Il2alsError(f"solver method '{self.method}' is not one of {', '.join(METHODS)}")
+        for name in ("rtol", "atol"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v < 1):
+                raise Il2alsError(f"solver {name} = {v!r} must be a number between 0 and 1, e.g. 1e-7")
+        if not (self.max_step > 0):
+            raise Il2alsError(f"solver max_step = {self.max_step!r} must be positive")
+
+
+def _fixed_mask(model: CompiledModel) -> np.ndarray:
+    """The states the baseline holds at their declared initial values."""
+    return np.array([s.baseline == "fixed" for s in model.mechanism.states])
+
+
+def _held_mask(model: CompiledModel) -> np.ndarray:
+    """The states a steady-state dose holds where they are: all but the dosing-driven modules' (the disease)."""
+    return ~np.isin(model.state_names, model.mechanism.dosing_driven_states)
+
+
+def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | None = None) -> np.ndarray:
+    """The patient's pre-treatment state, shape ``(n_states,)``, canonical units.
+
+    ``fixed`` states take their declared initial value (e.g. the reserve at entry); every other state is the
+    model's own steady state for these parameters with the fixed states held.
+    """
+    model = model or default_model()
+    p = params.vector(model) if isinstance(params, ParameterSet) else np.asarray(params, float)
+    fixed = _fixed_mask(model)
+    free = ~fixed
+    y = np.asarray(model.initial(0.0, np.zeros(len(fixed)), p), float)
+
+    def frozen(t: float, x: np.ndarray) -> np.ndarray:
+        d = model.rhs(t, x, p)
+        d[fixed] = 0.0
+        return d
+
+    def frozen_jac(t: float, x: np.ndarray) -> np.ndarray:
+        j = model.jac(t, x, p)
+        j[fixed, :] = 0.0
+        return j
+
+    # Relax towards the steady state, then polish it with Newton on the free states.
+    sol = solve_ivp(frozen, (0.0, 5000.0), y, method="LSODA", jac=frozen_jac, rtol=1e-8, atol=1e-10)
+    if sol.status < 0 or not np.all(np.isfinite(sol.y[:, -1])):
+        why = sol.message if sol.status < 0 else "non-finite values"
+        raise SolverError(f"baseline: relaxation to the steady state failed ({why}); check the parameters")
+    y = sol.y[:, -1].copy()
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        z = y.copy()
+        z[free] = x
+        return model.rhs(0.0, z, p)[free]
+
+    def rjac(x: np.ndarray) -> np.ndarray:
+        z = y.copy()
+        z[free] = x
+        return model.jac(0.0, z, p)[np.ix_(free, free)]
+
+    r = root(resid, y[free], jac=rjac, method="hybr", options={"xtol": 1e-13})
+    scale = np.maximum(np.abs(r.x), 1e-6)
+    if not np.all(np.isfinite(r.x)) or np.max(np.abs(resid(r.x)) / scale) > 1e-8:
+        bad = [n for n, ok in zip(np.array(model.state_names)[free], np.abs(resid(r.x)) / scale <= 1e-8) if not ok]
+        raise SolverError(f"baseline: no steady state found for {', '.join(bad)}; check the parameters")
+    y[free] = r.x
+    return y
+
+
+def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict[int, float]) -> np.ndarray:
+    """Typical magnitude of each state, for absolute tolerances; ``peaks`` is the largest single input per state
+    (:meth:`DoseEvents.peaks`)."""
+    s = np.maximum(np.abs(y0), 1e-3)
+    depot = model.state_index("il2_depot")
+    conc = model.state_index("il2_plasma")
+    v = p[model.parameter_index("volume")]
+    s[depot] = max(s[depot], peaks.get(depot, 0.0), 1.0)
+    # Plasma IL-2 matters to the Tregs on the scale of their EC50, whatever the dose: a scale growing with the
+    # dose let large doses' tails (and so the Treg expansion) drift by 2e-4 relative; capped, 2e-5 (+4% steps).
+    ec50 = p[model.parameter_index("ec50_treg")]
+    s[conc] = min(max(s[conc], peaks.get(depot, 0.0) / v * 0.1, peaks.get(conc, 0.0) * 0.1, 1e-3), max(ec50, 1e-3))
+    return s
+
+
+def output_grid(duration: float, step: float) -> np.ndarray:
+    """Times 0, step, 2 step, ... up to and including ``duration`` (days)."""
+    n = int(math.floor(duration / step + 1e-9))
+    t = np.arange(n + 1) * step
+    if duration - t[-1] > 1e-9 * max(1.0, duration):
+        t = np.append(t, duration)
+    return t
+
+
+def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseEvents, t_out: np.ndarray,
+              options: SolverOptions, label: str = "") -> np.ndarray:
+    """Piecewise integration from ``y0`` at t=0 through ``events``; returns states at ``t_out``, shape
+    ``(n_times, n_states)``. Values at an event time are those just after the event. The scipy reference path:
+    the batch engine (:mod:`il2als.kernels`) implements the same events and is tested against it."""
+    duration = float(t_out[-1])
+    ev = events.until(duration)
+    scale = _scales(model, y0, p, ev.peaks())
+    atol = options.atol * scale
+    held = _held_mask(model)
+    n = len(y0)
+    out = np.empty((len(t_out), n))
+    y = y0.copy()
+    u = np.zeros(n)
+    bounds = np.unique(np.concatenate([[0.0], ev.time, [duration]]))
+
+    def solve(a: float, b: float, x: np.ndarray, rate: np.ndarray, t_eval, frozen=None):
+        def f(t: float, z: np.ndarray) -> np.ndarray:
+            d = model.rhs(t, z, p) + rate
+            if frozen is not None:
+                d[frozen] = 0.0
+            return d
+
+        def j(t: float, z: np.ndarray) -> np.ndarray:
+            m = model.jac(t, z, p)
+            if frozen is not None:
+                m[frozen, :] = 0.0
+            return m
+
+        sol = solve_ivp(f, (a, b), x, method=options.method, jac=j, t_eval=t_eval, rtol=options.rtol, atol=atol,
+                        max_step=options.max_step)
+        if sol.status < 0 or not np.all(np.isfinite(np.asarray(sol.y, dtype=float))):
+            raise _failure(model, p, sol, a, x, scale, label)
+        return sol
+
+    for k in range(len(bounds) - 1):
+        a, b = bounds[k], bounds[k + 1]
+        for e in np.nonzero(ev.time == a)[0]:
+            kind, target, value = int(ev.kind[e]), int(ev.target[e]), float(ev.value[e])
+            if kind == RESET:
+                y, u = y0.copy(), np.zeros(n)
+            elif kind == STEADY_STATE:
+                y = _periodic(lambda x, tau: solve(0.0, tau, x, np.zeros(n), [tau], held).y[:, -1], y, target, value,
+                              float(ev.period[e]), held, atol, options.rtol, label)
+                y[target] += value
+            elif kind == BOLUS:
+                y = y.copy()
+                y[target] += value
+            else:
+                u = u.copy()
+                u[target] += value
+        last = k == len(bounds) - 2
+        idx = np.nonzero((t_out >= a) & ((t_out <= b) if last else (t_out < b)))[0]
+        if b <= a:
+            out[idx] = y
+            continue
+        t_eval = np.unique(np.concatenate([t_out[idx], [b]]))  # the segment's end too: no second integration
+        sol = solve(a, b, y, u, t_eval)
+        keep = np.isin(sol.t, t_out[idx])
+        out[idx] = sol.y.T[keep]
+        y = sol.y[:, -1]
+    bad, i = clip_negative(out, atol)
+    if bad:
+        raise SolverError(f"{label}negative state(s) {', '.join(model.state_names[k] for k in bad)} at "
+                          f"t = {t_out[i]:.6g} day; tighten the tolerance (rtol) or use method Radau")
+    return out
+
+
+def _periodic(cycle, y: np.ndarray, target: int, value: float, period: float, held: np.ndarray, atol: np.ndarray,
+              rtol: float, label: str) -> np.ndarray:
+    """The state just before a dose of ``value`` into ``target`` repeated every ``period`` days has reached its
+    periodic steady state, the ``held`` states (the disease) held; ``cycle(x, period)`` integrates one period.
+    Cycles repeat until no free state moves by more than SS_CONVERGENCE of its error tolerance from one cycle to
+    the next, and fail after MAX_SS_CYCLES: the engine's rule (:func:`il2als.kernels.periodic`)."""
+    y = y.copy()
+    for _ in range(MAX_SS_CYCLES):
+        start = y.copy()
+        x = y.copy()
+        x[target] += value
+        y = cycle(x, period)
+        if np.all(np.abs(y - start)[~held] <= SS_CONVERGENCE * (atol + rtol * np.abs(y))[~held]):
+            return y
+    raise SolverError(f"{label}steady-state dose every {period:g} day: no periodic steady state after {MAX_SS_CYCLES} "
+                      "cycles; give the doses that led to it (ADDL/II) instead of SS")
+
+
+#: A state may dip below zero by up to this many times its absolute tolerance (the solver's error control
+#: allows errors of that order) and is then set to 0; a deeper dip is a solver fault. One policy for the
+#: single-patient path and the batch engine (each with its own tolerances).
+NEGATIVE_TOLERANCE = 1e3
+
+
+def clip_negative(out: np.ndarray, atol: np.ndarray) -> tuple[list[int], int]:
+    """Apply the negative-state policy in place to ``out`` ``(n_times, n_states)`` with the states' absolute
+    tolerances ``atol`` ``(n_states,)``: set negatives within ``NEGATIVE_TOLERANCE * atol`` to 0; return (indices
+    of states that went deeper, the time index of the worst), ``([], -1)`` when none did."""
+    neg = out < 0
+    if not np.any(neg):
+        return [], -1
+    rel = out / np.expand_dims(atol, -2)
+    worst = rel.min(axis=-2)
+    bad = sorted({int(k) for k in np.nonzero(worst < -NEGATIVE_TOLERANCE)[-1]})
+    i = int(np.unravel_index(np.argmin(rel), rel.shape)[-2]) if bad else -1
+    out[neg & (rel >= -NEGATIVE_TOLERANCE)] = 0.0
+    return bad, i
+
+
+def check_grid(duration: object, step: object) -> tuple[float, float]:
+    """(duration, step) in days, checked: both times, positive, step <= duration, a bounded number of points."""
+    T = to_unit(duration, "day", "duration")
+    dt = to_unit(step, "day", "step")
+    if not (T > 0) or not math.isfinite(T):
+        raise Il2alsError(f"duration {duration} must be positive and finite, e.g. '640 day'")
+    if not (0 < dt <= T):
+        raise Il2alsError(f"step {step} must be positive and no longer than the duration {duration}")
+    if T / dt > 5e6:
+        raise Il2alsError(f"step {step} over {duration} gives {T / dt:.3g} output points; use a coarser step")
+    return T, dt
+
+
+def suspect_states(model: CompiledModel, y: np.ndarray, rates: list[np.ndarray], scale: np.ndarray) -> list[str]:
+    """The states to blame for a failure at state ``y``: non-finite or negative (beyond 1e-6 of their ``scale``)
+    values, or a non-finite rate in any of ``rates``; if none, the three fastest-moving relative to their scale
+    (a blow-up from finite rates)."""
+    names = model.state_names
+    bad = [n for i, (n, v, s) in enumerate(zip(names, y, scale))
+           if not np.isfinite(v) or v < -1e-6 * s or not all(np.isfinite(r[i]) for r in rates)]
+    if not bad:
+        with np.errstate(all="ignore"):
+            rel = np.abs(rates[0]) / scale
+        bad = [f"{names[i]} (fastest)" for i in np.argsort(rel)[::-1][:3]]
+    return bad
+
+
+def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.ndarray, scale: np.ndarray,
+             label: str) -> SolverError:
+    """A one-line error naming when the solution went wrong and which states' rates were at fault."""
+    t_last, y_last = a, y_start
+    # scipy returns plain lists when a solve fails before the first requested output time
+    Y, T = np.asarray(sol.y, dtype=float), np.asarray(sol.t, dtype=float)
+    if Y.ndim == 2 and Y.size and len(T):
+        good = np.all(np.isfinite(Y), axis=0)
+        bad_at = np.nonzero(~good)[0]
+        first_bad = int(bad_at[0]) if len(bad_at) else Y.shape[1]
+        if first_bad > 0:
+            t_last, y_last = T[first_bad - 1], Y[:, first_bad - 1]
+        t_fail = T[first_bad] if first_bad < len(T) else T[-1]
+    else:
+        t_fail = a
+    # probe the rates from the last good state at times up to just past the failure
+    probes = np.append(np.linspace(t_last, t_fail, 5)[1:], t_fail + 1e-6 * max(1.0, abs(t_fail)))
+    with np.errstate(all="ignore"):
+        rates = [model.rhs(tp, y_last, p) for tp in probes]
+    bad = suspect_states(model, y_last, rates, scale)
+    why = sol.message.strip() if sol.status < 0 else "non-finite values"
+    return SolverError(
+        f"{label}solver failed at t = {t_fail:.6g} day ({why}); states whose rates went wrong after t = {t_last:.6g} day: "
+        f"{', '.join(bad) or 'none found (step size collapsed)'}; try method Radau (tighter rtol) or check the parameters"
+    )
+
+
+def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = "640 day", *,
+             step: object = "1 day", options: SolverOptions = SolverOptions(),
+             model: CompiledModel | None = None) -> Trajectory:
+    """Simulate one patient from baseline under ``regimen`` for ``duration``, reporting every ``step``.
+
+    Parameters
+    ----------
+    params : the patient's parameter set (e.g. ``load_parameters("slow")``).
+    regimen : a :class:`Regimen`, a name (``"mirocals"``), a CSV path or a sentence.
+    duration, step : quantities with a time unit (``"640 day"``, ``"1 hour"``).
+    options : solver settings (keyword only).
+
+    Returns
+    -------
+    Trajectory with ``time`` (n_times,) in days, states (n_times, n_states) and observables.
+    """
+    model = model or default_model()
+    reg = as_regimen(regimen)
+    T, dt = check_grid(duration, step)
+    p = params.vector(model)
+    ev = dose_events(p, reg, model)
+    late = reg.times() > T
+    if np.any(late):
+        warnings.warn(f"{int(late.sum())} of {len(reg)} doses fall after the end of the simulation (day {T:g}) and are "
+                      "ignored", DurationWarning, stacklevel=2)
+    y0 = baseline_state(p, model)
+    t_out = output_grid(T, dt)
+    Y = integrate(model, p, y0, ev, t_out, options, label=f"{params.name}: ")
+    amounts = reg.amounts_iu(p[model.parameter_index("body_surface_area")],
+                             p[model.parameter_index("aldesleukin_specific_activity")])
+    return Trajectory.build(model, t_out, Y, p, params=params, regimen=reg, dose_times=reg.times()[~late],
+                            dose_amounts_iu=amounts[~late])

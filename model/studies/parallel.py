@@ -1,0 +1,137 @@
+"""Where independent tasks run: in this process, in a local process pool, or on a Dask cluster.
+
+``scheduler`` is ``None``/``"threads"`` (in this process: the batch engine already uses every core through
+numba threads), ``"processes"`` (a local process pool of ``workers``, default: every core), a Dask scheduler
+address ``"tcp://host:port"``, or a ``dask.distributed.Client``. Results come back in input order whatever the
+backend, so a seeded computation gives the same answer everywhere. Tasks must be picklable top-level functions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from il2als.errors import Il2alsError
+
+__all__ = ["describe", "run_tasks"]
+
+Progress = Callable[[int, int], None]
+
+
+def describe(scheduler: object) -> str:
+    if scheduler in (None, "threads"):
+        return f"this process ({os.cpu_count()} cores via numba threads)"
+    if scheduler == "processes":
+        return f"a local process pool ({os.cpu_count()} workers)"
+    return f"Dask at {getattr(scheduler, 'scheduler', None) and scheduler.scheduler.address or scheduler}"
+
+
+def _client(scheduler: object):
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise Il2alsError("a Dask scheduler needs dask.distributed: pip install 'il2als[parallel]'") from None
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if isinstance(scheduler, str) and scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        try:
+            return Client(scheduler, timeout="10s"), True
+        except OSError as exc:
+            raise Il2alsError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
+                              "'dask scheduler' or drop --scheduler") from None
+    raise Il2alsError(f"scheduler '{scheduler}' is not known; use threads, processes or a tcp://host:port address")
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:  # the parent is gone (killed, even with SIGKILL): so is this worker
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def _worker_init(parent: int) -> None:
+    """Process-pool initialiser: each worker runs one numba thread (the pool already fills the cores), ignores
+    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="il2als-parent-watch").start()
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:  # pragma: no cover - numba missing or already initialised differently
+        pass
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel what has not started, kill the workers, reap them (Ctrl-C held off meanwhile,
+    so a second Ctrl-C cannot leave workers behind or print a traceback)."""
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            try:
+                proc.kill()
+            except Exception:  # already gone
+                pass
+        for proc in procs:
+            proc.join(timeout=10)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,
+              progress: Progress | None = None) -> list[Any]:
+    """``[fn(*a) for a in args]`` on the chosen backend, in input order; ``progress(done, total)`` as they finish."""
+    n = len(args)
+    out: list[Any] = [None] * n
+    if scheduler in (None, "threads"):
+        for i, a in enumerate(args):
+            out[i] = fn(*a)
+            if progress:
+                progress(i + 1, n)
+        return out
+    if scheduler == "processes":
+        # spawn, not fork: numba's thread pool in this process does not survive a fork
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx,
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+        try:
+            futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
+            for k, f in enumerate(as_completed(futures)):
+                out[futures[f]] = f.result()
+                if progress:
+                    progress(k + 1, n)
+        except BrokenProcessPool:
+            _end_pool(pool)
+            raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
+                              "--scheduler threads") from None
+        except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
+            _end_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+        return out
+    client, own = _client(scheduler)
+    try:
+        from dask.distributed import as_completed as dask_completed
+
+        futures = client.map(fn, *zip(*args), pure=False) if args else []
+        index = {f.key: i for i, f in enumerate(futures)}
+        for k, f in enumerate(dask_completed(futures)):
+            out[index[f.key]] = f.result()
+            if progress:
+                progress(k + 1, n)
+        return out
+    finally:
+        if own:
+            client.close()
