@@ -100,7 +100,7 @@ def main() -> None:
 
     n_base = 4096 if a.full else 256
     t0 = time.perf_counter()
-    r = global_sensitivity("fast", ["survival_640d", "alsfrs_slope", "treg_peak"], n_base=n_base)
+    r = global_sensitivity(load_parameters("fast"), ["survival_640d", "alsfrs_slope", "treg_peak"], n_base=n_base)
     dt = time.perf_counter() - t0
     scale = 4096 / n_base
     print(f"Sobol, 10 parameters, {n_base} base samples ({r.n_evaluations} patients): {dt:.0f} s"

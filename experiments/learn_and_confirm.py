@@ -102,7 +102,7 @@ def fit_surface(axes: list[np.ndarray], log_hr: np.ndarray, start: dict[str, flo
 
 
 def _check(params) -> dict:
-    rows = check_parameter_set(params, load_targets("literature"), n_population=400)
+    rows = check_parameter_set(params, load_targets("literature"), load_population_spec(), n_population=400)
     return {"passed": sum(r["pass"] for r in rows), "total": len(rows), "misses": [r["id"] for r in rows if not r["pass"]]}
 
 

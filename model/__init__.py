@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **dict.fromkeys(("CompiledModel", "compile_mechanism", "default_model"), "compiler.codegen"),
     **dict.fromkeys(("Dose", "Regimen", "bolus", "course", "custom", "cycles", "named", "none", "parse_regimen",
-                     "read_regimen_csv", "regimen"), "inputs.regimens"),
+                     "read_regimen_csv", "as_regimen", "regimen"), "inputs.regimens"),
     **dict.fromkeys(("Il2alsError", "ModelError", "ParameterError", "RegimenError", "SolverError", "UnitError"),
                     "errors"),
     **dict.fromkeys(("ParameterSet", "PlausibilityWarning", "available", "load_parameters"), "inputs.parameters"),
@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from il2als.inputs.parameters import ParameterSet, PlausibilityWarning, available, load_parameters  # noqa: F401
     from il2als.inputs.population_spec import PopulationSpec, load_population_spec  # noqa: F401
     from il2als.inputs.regimens import (Dose, Regimen, bolus, course, custom, cycles, named, none,  # noqa: F401
-                                        parse_regimen, read_regimen_csv, regimen)
+                                        parse_regimen, read_regimen_csv, as_regimen, regimen)
     from il2als.inputs.units import Q_, ureg  # noqa: F401
     from il2als.results.trajectory import Trajectory, summarise  # noqa: F401
     from il2als.solve.batch import BatchOptions, PopulationResult, simulate_population  # noqa: F401

@@ -60,6 +60,12 @@ def test_the_calibrated_default_passes_85_percent_and_beats_the_handset(targets)
     assert by["treg_deficit_rapid_vs_slow"]["pass"] and by["placebo_survival_640d"]["pass"]
 
 
+def _base():
+    from il2als.inputs.parameters import load_parameters
+
+    return load_parameters("default").profiles()
+
+
 def _synthetic(targets, truth_changes):
     """Targets whose values are the model's own output at known parameters (2% tolerance)."""
     from il2als.inputs.parameters import load_parameters
@@ -74,7 +80,7 @@ def _synthetic(targets, truth_changes):
 
 def test_identifiable_parameters_are_recovered_within_their_intervals(targets):
     syn, truth = _synthetic(targets, {"ka": "0.15 1/hour", "treg_max_proliferation": "0.55 1/day"})
-    pb = make_problem(syn, ["ka", "treg_max_proliferation"], prior_weight=1e-6)
+    pb = make_problem(syn, ["ka", "treg_max_proliferation"], _base(), prior_weight=1e-6)
     res = fit(pb, n_starts=2, seed=1, max_nfev=40)
     assert res.converged
     est = res.estimates
@@ -90,14 +96,14 @@ def test_identifiable_parameters_are_recovered_within_their_intervals(targets):
 
 def test_a_parameter_the_targets_cannot_see_has_a_flat_profile(targets):
     syn, _ = _synthetic(targets, {})
-    pb = make_problem(syn[:3], ["ka", "k_ccl2_plasma"], prior_weight=1e-6)  # PK targets do not see CCL2 turnover
+    pb = make_problem(syn[:3], ["ka", "k_ccl2_plasma"], _base(), prior_weight=1e-6)  # PK targets do not see CCL2 turnover
     res = profile(fit(pb, n_starts=1, max_nfev=20), ["k_ccl2_plasma"], n_points=4, max_nfev=5)
     assert res.profile_ci()["k_ccl2_plasma"][2].startswith("not identifiable")
 
 
 def test_a_fit_stopped_early_is_not_reported_as_converged(targets):
     syn, _ = _synthetic(targets, {"ka": "0.12 1/hour"})
-    res = fit(make_problem(syn, ["ka", "ec50_treg"], prior_weight=1e-6), n_starts=1, max_nfev=1)
+    res = fit(make_problem(syn, ["ka", "ec50_treg"], _base(), prior_weight=1e-6), n_starts=1, max_nfev=1)
     assert not res.converged
 
 

@@ -38,7 +38,7 @@ def test_predictions_at_observation_times_match_the_reference_whatever_the_step(
     tol = 1e-4 * ref.max()  # below that the level is at the solvers' absolute tolerance
     assert got == pytest.approx(ref, rel=2e-3, abs=tol)
     # the pooled-fit problem uses the same exact predictions
-    prob = make_data_problem(data, ["clearance"], error_model="lognormal", sd=0.2)
+    prob = make_data_problem(data, ["clearance"], load_parameters("default"), error_model="lognormal", sd=0.2)
     x = np.array([f.to_scale(prob.base.value(f.name)) for f in prob.free])
     assert prob.predictions(x[None, :])[0] == pytest.approx(ref, rel=2e-3, abs=tol)
     # and the command line, with a one-day output step that would have missed the 2-hour peak by far

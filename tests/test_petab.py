@@ -30,7 +30,7 @@ def test_petab_chi2_equals_il2als_residuals(tmp_path, data, error):
     """Simulate every PEtab condition with libRoadRunner; PEtab's chi2 must equal il2als's sum of squares."""
     rr_mod = pytest.importorskip("roadrunner", reason="libroadrunner cannot be installed here")
     rr_mod.Logger.setLevel(rr_mod.Logger.LOG_ERROR)
-    problem = make_data_problem(data, ["treg_max_proliferation", "ec50_treg"], error_model=error,
+    problem = make_data_problem(data, ["treg_max_proliferation", "ec50_treg"], load_parameters("default"), error_model=error,
                                 sd={"proportional": 0.05, "additive": 0.3, "lognormal": 0.05}[error])
     write_petab(problem, tmp_path)
     assert lint(tmp_path)

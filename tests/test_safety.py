@@ -245,7 +245,7 @@ def test_a_fit_at_its_bound_says_so(tmp_path, capsys):
     from il2als.cli.fitting_runs import write_fit_report
 
     data = parse_dataset("ID,TIME [h],AMT [MIU],DV [%],observable\n1,0,2,,\n1,96,,40,treg_pct_cd4\n", "tiny.csv")
-    problem = make_data_problem(data, ["treg_max_proliferation"], error_model="additive", sd=0.5)
+    problem = make_data_problem(data, ["treg_max_proliferation"], load_parameters("default"), error_model="additive", sd=0.5)
     res = fit(problem, n_starts=1, seed=0, max_nfev=15)
     write_fit_report(res, tmp_path / "fit", "tiny", "default", 0.0, plot=False)
     out = capsys.readouterr()

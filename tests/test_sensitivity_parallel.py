@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from il2als.inputs.parameters import load_parameters
 from il2als.inputs.population_spec import load_population_spec
 from il2als.studies.sensitivity import evaluate, global_sensitivity, local_sensitivity
 from il2als.studies.trial import TrialDesign, run_trial
@@ -15,7 +16,7 @@ pytest.importorskip("SALib", reason="SALib not installed (pip install 'il2als[se
 
 
 def test_sobol_finds_the_treg_drivers_and_ignores_what_cannot_matter():
-    r = global_sensitivity("fast", ["treg_peak", "survival_640d"], n_base=64, seed=3,
+    r = global_sensitivity(load_parameters("fast"), ["treg_peak", "survival_640d"], n_base=64, seed=3,
                            parameters=["treg_max_proliferation", "ec50_treg", "hazard_max", "k_inflammatory"])
     tp = dict(zip(r.space.names, r.indices["treg_peak"]["ST"]))
     assert max(tp, key=tp.get) == "treg_max_proliferation" and tp["treg_max_proliferation"] > 0.5
@@ -30,9 +31,9 @@ def test_sobol_finds_the_treg_drivers_and_ignores_what_cannot_matter():
 
 
 def test_local_sensitivities_are_zero_off_path_and_converged():
-    a = local_sensitivity("slow", ["treg_peak", "alsfrs_slope"], parameters=["treg_death", "hazard_max", "nfl_csf_healthy",
+    a = local_sensitivity(load_parameters("slow"), ["treg_peak", "alsfrs_slope"], parameters=["treg_death", "hazard_max", "nfl_csf_healthy",
                                                                             "k_inflammatory"], h=0.05)
-    b = local_sensitivity("slow", ["treg_peak", "alsfrs_slope"], parameters=list(a.names), h=0.01)
+    b = local_sensitivity(load_parameters("slow"), ["treg_peak", "alsfrs_slope"], parameters=list(a.names), h=0.01)
     i = {n: k for k, n in enumerate(a.names)}
     # off-path parameters: zero up to the step-size noise of the shared adaptive integration
     assert abs(a.S[i["hazard_max"], 0]) < 1e-6 and abs(a.S[i["nfl_csf_healthy"], 1]) < 1e-6 and abs(a.S[i["hazard_max"], 1]) < 1e-6

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from il2als.inputs.parameters import load_parameters
 from il2als.studies.cohort import describe_cohort, sample_population
 from il2als.inputs.population_spec import load_population_spec
 from il2als.errors import Il2alsError, ParameterError
@@ -60,7 +61,7 @@ def test_strata_by_pnfh_cutoffs():
 
 
 def test_scenario_table_compares_arms_within_groups(spec):
-    res = slow_vs_fast("mirocals", spec, 40, seed=3)
+    res = slow_vs_fast("mirocals", spec, 40, seed=3, profiles={p: load_parameters(p) for p in ("slow", "fast")})
     rows = {(r["group"], r["arm"]): r for r in res.rows}
     assert set(rows) == {("slow", "placebo"), ("slow", "mirocals"), ("fast", "placebo"),
                          ("fast", "mirocals")}

@@ -15,9 +15,10 @@ __all__ = ["cmd_check", "cmd_fit"]
 def _check_rows(params_name: str, targets_name: str, n_population: int):
     from il2als.fitting.targets import check_parameter_set, load_targets
     from il2als.inputs.parameters import load_parameters
+    from il2als.inputs.population_spec import load_population_spec
 
     ts = load_targets(targets_name)
-    return ts, check_parameter_set(load_parameters(params_name), ts, n_population)
+    return ts, check_parameter_set(load_parameters(params_name), ts, load_population_spec(), n_population)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

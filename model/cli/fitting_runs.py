@@ -48,6 +48,7 @@ def read_problem(path: str | Path, params: str = "default"):
     """(Problem, settings) from a problem TOML file; every key is checked (see :data:`_PROBLEM_KEYS`)."""
     from importlib import resources
 
+    from il2als.inputs.population_spec import load_population_spec
     from il2als.inputs.textfiles import read_text
 
     p = Path(path)
@@ -79,10 +80,9 @@ def read_problem(path: str | Path, params: str = "default"):
     free = g("free", None)
     if not free:
         raise ParameterError(f"problem file '{path}': give the free parameters as free = [...]")
-    default = load_parameters(params)
-    base = {"default": default, "slow": default.with_profile("slow"), "fast": default.with_profile("fast")}
-    ev = Evaluator(ts, n_population=g("n_population", 400), seed=g("seed", 11))
-    problem = make_problem(ts, list(free), base=base, evaluator=ev, prior_weight=float(g("prior_weight", 1.0)))
+    base = load_parameters(params).profiles()
+    ev = Evaluator(ts, population=load_population_spec(), n_population=g("n_population", 400), seed=g("seed", 11))
+    problem = make_problem(ts, list(free), base, evaluator=ev, prior_weight=float(g("prior_weight", 1.0)))
     settings = {"name": g("name", Path(str(path)).stem), "n_starts": g("n_starts", 4),
                 "max_nfev": g("max_nfev", 30), "profiles": g("profiles", True),
                 "profile_points": g("profile_points", 7), "profile_nfev": g("profile_nfev", 10)}
@@ -97,7 +97,7 @@ def data_problem(data_path: str, free: list[str], params: str = "default", error
     kind, sdv = _error_spec(error)
     if not free:
         raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free ka,ec50_treg")
-    return make_data_problem(read_dataset(data_path), free, params=params, error_model=kind, sd=sdv)
+    return make_data_problem(read_dataset(data_path), free, load_parameters(params), error_model=kind, sd=sdv)
 
 
 def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "default", error: str = "proportional:0.1",

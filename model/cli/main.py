@@ -244,9 +244,25 @@ def _check_common(args: argparse.Namespace) -> None:
         raise Il2alsError(f"--seed {seed} must be a whole number >= 0, e.g. --seed 1")
 
 
+#: the library's argument names (written `name` in its messages) -> this command line's flag and its dest
+_FLAG_OF = {"free": ("--free", "free"), "random": ("--random", "random"), "scheduler": ("--scheduler", "scheduler"),
+            "error_model": ("--error", "error"), "parameters": ("--parameters", "parameters"), "seed": ("--seed", "seed"),
+            "params": ("--params", "params")}
+
+
 def _advice(message: str, args: argparse.Namespace) -> str:
-    """A library message with its advice in this command's terms: flags it has, nothing it lacks."""
+    """A library message with its advice in this command's terms: flags it has, nothing it lacks. The library names
+    its arguments as `name`; here each becomes the flag this command takes (or the plain name if it has none)."""
+    import re
+
     from il2als.solve.batch import SKIP_ADVICE
+
+    def flag(m: re.Match) -> str:
+        name = m.group(1)
+        f = _FLAG_OF.get(name)
+        return f[0] if f and hasattr(args, f[1]) else name
+
+    message = re.sub(r"`([a-z_]+)`", flag, message)
 
     if SKIP_ADVICE in message:
         message = message.replace(SKIP_ADVICE, "; or exclude failing patients with --on-failure skip"

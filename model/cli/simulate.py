@@ -15,7 +15,7 @@ __all__ = ["cmd_simulate", "cmd_regimens", "cmd_params", "cmd_equations", "cmd_e
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.parameters import load_parameters
     from il2als.solve.single import SolverOptions, check_grid, simulate
@@ -210,7 +210,7 @@ def cmd_equations(args: argparse.Namespace) -> int:
 
 
 def cmd_export_sbml(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_file
     from il2als.inputs.parameters import load_parameters
     from il2als.export.sbml import to_sbml

@@ -31,8 +31,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from il2als.inputs.parameters import load_parameters
     from il2als.studies.sensitivity import space
 
-    for prof in profiles:  # check names and ranges before any long work
-        space(load_parameters(prof), names)
+    bases = {prof: load_parameters(prof) for prof in profiles}
+    for base in bases.values():  # check names and ranges before any long work
+        space(base, names)
     globals_, locals_ = [], []
     t0 = time.perf_counter()
     if args.method != "none":
@@ -40,14 +41,14 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         print(f"il2als: {args.method} over {len(names)} parameters, {args.base_samples} base samples = {n_eval} "
               f"patients per profile ({', '.join(profiles)}), on {describe(args.scheduler)} ...", file=sys.stderr, flush=True)
         for prof in profiles:
-            globals_.append(global_sensitivity(prof, outputs, method=args.method, parameters=names,
+            globals_.append(global_sensitivity(bases[prof], outputs, method=args.method, parameters=names,
                                                n_base=args.base_samples, regimen=args.regimen, duration=args.days,
                                                seed=args.seed, scheduler=args.scheduler,
                                                progress=_progress(f"{prof} chunks")))
     if not args.no_local:
         print("il2als: local normalised sensitivities (central differences, all parameters) ...", file=sys.stderr, flush=True)
         for prof in profiles:
-            locals_.append(local_sensitivity(prof, outputs, regimen=args.regimen, duration=args.days))
+            locals_.append(local_sensitivity(bases[prof], outputs, regimen=args.regimen, duration=args.days))
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     files = []
@@ -84,7 +85,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.studies.scenario import SCENARIOS
 
@@ -101,7 +102,10 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     print(f"il2als: scenario {args.name}: {args.n} patients per group, placebo vs {reg.name}, {args.days:g} days ...",
           file=sys.stderr, flush=True)
-    res = SCENARIOS[args.name](reg, spec, args.n, args.seed, args.days)
+    from il2als.inputs.parameters import load_parameters
+
+    kw = {"profiles": {p: load_parameters(p) for p in ("slow", "fast")}} if args.name == "slow-vs-fast" else {}
+    res = SCENARIOS[args.name](reg, spec, args.n, args.seed, args.days, **kw)
     print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
@@ -164,7 +168,7 @@ def _flatten_summary(summary: dict) -> list[dict]:
 def cmd_trial(args: argparse.Namespace) -> int:
     import json
 
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.studies.trial import design, run_trial
 
@@ -263,7 +267,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.studies.scenario import compare_regimens
 
@@ -308,7 +312,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_power(args: argparse.Namespace) -> int:
     import math
 
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.studies.survival import POWER_TEST
     from il2als.studies.trial import design, power_curve
@@ -547,7 +551,7 @@ def cmd_population(args: argparse.Namespace) -> int:
 
 def cmd_biology(args: argparse.Namespace) -> int:
     from il2als.studies.biology import expected_hazard_ratio, stratum_biology
-    from il2als.inputs.regimens import regimen as as_regimen
+    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.parameters import load_parameters
 

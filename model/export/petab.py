@@ -62,12 +62,12 @@ def petab_tables(problem: DataProblem) -> dict[str, str]:
     free = {f.name for f in problem.free}
     clash = sorted(free & {k for d in data.parameters.values() for k in d})
     if clash:
-        raise Il2alsError(f"{', '.join(clash)} is both estimated and a dataset column; drop it from --free or the data")
+        raise Il2alsError(f"{', '.join(clash)} is both estimated and a dataset column; drop it from `free` or the data")
     odd = next((p for p in ids if not data.regimens[p].plain), None)
     if odd is not None:
         raise Il2alsError(f"ID {odd}: the PEtab export carries SC bolus doses only; IV doses, infusions (RATE), "
                           "steady-state doses (SS: PEtab's pre-equilibration is a steady state, not a periodic one) and "
-                          "resets (EVID 3/4) have no form in it yet: fit this dataset with il2als fit --data, or export "
+                          "resets (EVID 3/4) have no form in it yet: fit this dataset with il2als's own population or pooled fit, or export "
                           "the IDs with SC bolus doses only")
     if len({condition_id(p) for p in ids}) != len(ids):
         raise Il2alsError("two dataset IDs map to the same PEtab condition id; use IDs of letters, digits and '_'")
@@ -118,7 +118,7 @@ def petab_tables(problem: DataProblem) -> dict[str, str]:
     for o in data.observations:
         if kind == "lognormal" and not o.value > 0:
             raise Il2alsError(f"ID {o.id} day {o.time:g}: {o.observable} = {o.value:g} cannot have log-normal error; "
-                              "use --error additive or proportional")
+                              "use the `error_model` additive or proportional")
         row = {"observableId": observable_id(o.observable), "preequilibrationConditionId": preeq_id(o.id),
                "simulationConditionId": condition_id(o.id), "measurement": repr(o.value), "time": repr(o.time)}
         if kind == "proportional":

@@ -10,7 +10,7 @@ import numpy as np
 from il2als.compiler.codegen import default_model
 from il2als.errors import Il2alsError
 from il2als.fitting.optimize import FreeParameter, FreeVector, free_parameters
-from il2als.inputs.parameters import ParameterSet, load_parameters
+from il2als.inputs.parameters import ParameterSet
 from il2als.inputs.datasets import Dataset
 from il2als.solve.observations import predict_observations
 
@@ -78,15 +78,14 @@ def check_error_model(data: Dataset, error_model: str) -> None:
         bad = next((o for o in data.observations if not o.value > 0), None)
         if bad is not None:
             raise Il2alsError(f"{data.source}: ID {bad.id} at day {bad.time:g} has {bad.observable} = {bad.value:g}; the "
-                              f"{error_model} error model needs positive observations: use --error additive:SD, or "
+                              f"{error_model} error model needs positive observations: use the `error_model` additive, or "
                               "drop the row (MDV 1)")
 
 
-def make_data_problem(data: Dataset, free: list[str], *, params: str = "default", error_model: str = "proportional",
+def make_data_problem(data: Dataset, free: list[str], base: ParameterSet, *, error_model: str = "proportional",
                       sd: float = 0.1, prior_weight: float = 1e-3) -> DataProblem:
     """A pooled fit of ``free`` (log scale, bounds from the plausible ranges) to ``data``."""
     check_error_model(data, error_model)
     if not (sd > 0 and math.isfinite(sd)):
         raise Il2alsError(f"error sd {sd} must be positive")
-    base = load_parameters(params)
     return DataProblem(data, free_parameters(free, base), base, error_model, sd, prior_weight)

@@ -24,7 +24,7 @@ from scipy.stats import qmc
 from il2als.fitting.targets import Configuration, Evaluator, Target, check_table
 from il2als.compiler.codegen import default_model
 from il2als.errors import Il2alsError, ParameterError, did_you_mean
-from il2als.inputs.parameters import ParameterSet, load_parameters
+from il2als.inputs.parameters import ParameterSet
 
 __all__ = ["CHI2_95", "FreeParameter", "FreeVector", "free_parameters", "Problem", "make_problem", "Start",
            "FitResult", "fit", "profile"]
@@ -85,7 +85,7 @@ def free_parameters(names: list[str], base: ParameterSet) -> tuple[FreeParameter
     if isinstance(names, str):
         raise ParameterError(f"free parameters must be a list of names, not the string '{names}'; e.g. [\"{names}\"]")
     if not names:
-        raise ParameterError("no free parameters; name at least one, e.g. --free ka")
+        raise ParameterError("no free parameters; name at least one in `free`, e.g. ka")
     dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if dup is not None:
         raise ParameterError(f"free parameter '{dup}' is named twice; name each parameter once")
@@ -142,10 +142,10 @@ class Problem(FreeVector):
         return np.hstack([r, self.prior_residuals(X)])
 
 
-def make_problem(targets: tuple[Target, ...], free: list[str], *, base: dict[str, ParameterSet] | None = None,
+def make_problem(targets: tuple[Target, ...], free: list[str], base: dict[str, ParameterSet], *,
                  evaluator: Evaluator | None = None, prior_weight: float = 1.0) -> Problem:
-    """A problem from target and parameter names; bounds are the plausible ranges in the default set."""
-    base = base or {s: load_parameters(s) for s in ("default", "slow", "fast")}
+    """A problem from target and parameter names, starting from ``base`` (the ``default``, ``slow`` and ``fast``
+    sets, e.g. ``load_parameters("default").profiles()``); bounds are the plausible ranges in the default set."""
     return Problem(tuple(targets), free_parameters(free, base["default"]), base, evaluator or Evaluator(tuple(targets)), prior_weight)
 
 

@@ -237,12 +237,12 @@ def make_population_problem(data: Dataset, free: list[str], random: list[str], b
                           f"sigma, relative or of the log, e.g. {error_model}:0.1)")
     fps = free_parameters(list(free), base)
     if not random:
-        raise Il2alsError("no random effects; name the parameters that vary between patients, e.g. --random ec50_treg "
-                          "(without --random the fit is pooled)")
+        raise Il2alsError("no random effects; name the parameters that vary between patients in `random`, e.g. ec50_treg "
+                          "(without random effects the fit is pooled)")
     for r in random:
         if r not in free:
             raise Il2alsError(f"random effect '{r}' is not a free parameter{did_you_mean(r, free)}; a random effect needs "
-                              "its typical value estimated: add it to --free")
+                              "its typical value estimated: add it to `free`")
     if len(set(random)) != len(random):
         raise Il2alsError("a random effect is named twice; name each once")
     check_error_model(data, error_model)
@@ -313,7 +313,7 @@ def _individual_step(problem: PopulationProblem, x: np.ndarray, eta0: np.ndarray
     if not np.all(np.isfinite(ofv)):
         i = int(np.nonzero(~np.isfinite(ofv))[0][0])
         raise Il2alsError(f"ID {problem.data.ids[i]}: the model cannot be evaluated at the start (the engine failed or a "
-                          "prediction is not positive under a log error model); start nearer the data or change --params")
+                          "prediction is not positive under a log error model); start nearer the data or change the `params`")
     damp = np.ones(N)
     active = np.ones(N, bool)
     it = 0

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from il2als.results.metrics import slope_from_baseline
-from il2als.inputs.population_spec import PopulationSpec, load_population_spec
+from il2als.inputs.population_spec import PopulationSpec
 from il2als.studies.cohort import sample_population
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import regimen as as_regimen
+from il2als.inputs.regimens import as_regimen
 from il2als.errors import Il2alsError, ParameterError, did_you_mean
-from il2als.inputs.parameters import ParameterSet, load_parameters
+from il2als.inputs.parameters import ParameterSet
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.inputs.units import Q_, parse_unit
 
@@ -151,10 +151,9 @@ class Configuration:
         return len(self.vectors["default"])
 
 
-def configuration(sets: dict[str, ParameterSet] | None = None, model: CompiledModel | None = None) -> Configuration:
-    """One configuration from parameter sets (default: the shipped default, slow and fast)."""
+def configuration(sets: dict[str, ParameterSet], model: CompiledModel | None = None) -> Configuration:
+    """One configuration from the ``default``, ``slow`` and ``fast`` parameter sets (e.g. ``ParameterSet.profiles()``)."""
     model = model or default_model()
-    sets = sets or {s: load_parameters(s) for s in ("default", "slow", "fast")}
     return Configuration({s: sets[s].vector(model)[None, :] for s in ("default", "slow", "fast")})
 
 
@@ -179,7 +178,8 @@ class Evaluator:
     @property
     def spec(self) -> PopulationSpec:
         if self._spec is None:
-            self._spec = load_population_spec()
+            raise Il2alsError("population targets need a population specification: pass "
+                              "population=load_population_spec() (or your own spec) to the Evaluator")
         return self._spec
 
     def _outputs_for(self, ts: list[Target]) -> list[str]:
@@ -301,7 +301,7 @@ class Evaluator:
 
     def _population(self, conf: Configuration, k: int, cache: dict):
         if ("cohort", k) not in cache:
-            base = load_parameters("default").with_vector(conf.vectors["default"][k], name="calibration")
+            base = self.spec.centre.with_vector(conf.vectors["default"][k], name="calibration")
             cache[("cohort", k)] = sample_population(self.spec.centred_on(base), self.n_population,
                                                      np.random.default_rng(self.seed), self.model)
         return cache[("cohort", k)]
@@ -362,9 +362,10 @@ def check_table(targets: tuple[Target, ...], values: np.ndarray) -> list[dict]:
     return rows
 
 
-def check_parameter_set(params: ParameterSet, targets: tuple[Target, ...], n_population: int = 400) -> list[dict]:
+def check_parameter_set(params: ParameterSet, targets: tuple[Target, ...], population: PopulationSpec | None = None,
+                        n_population: int = 400) -> list[dict]:
     """:func:`check_table` of ``params`` against ``targets``: the set itself as ``default`` and the slow and fast
     profiles applied to it as deltas (profiles are deltas on the default set), ``n_population`` virtual patients
-    for the population targets."""
-    sets = {"default": params, "slow": params.with_profile("slow"), "fast": params.with_profile("fast")}
-    return check_table(targets, Evaluator(targets, n_population=n_population).evaluate(configuration(sets))[0])
+    for the population targets (drawn from ``population``, needed only when there are population targets)."""
+    ev = Evaluator(targets, population=population, n_population=n_population)
+    return check_table(targets, ev.evaluate(configuration(params.profiles()))[0])

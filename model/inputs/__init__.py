@@ -13,7 +13,7 @@ _EXPORTS = {
     **dict.fromkeys(("PopulationSpec", "correlation_matrix", "load_population_spec",), "population_spec"),
     **dict.fromkeys(("MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "DoseWarning", "Dose",
                     "Regimen", "none", "bolus", "course", "cycles", "custom", "SENTENCE_FORMS", "parse_regimen",
-                    "named", "read_regimen_csv", "regimen",), "regimens"),
+                    "named", "read_regimen_csv", "as_regimen", "regimen",), "regimens"),
     **dict.fromkeys(("read_text", "csv_rows",), "textfiles"),
     **dict.fromkeys(("Q_", "ALDESLEUKIN_SPECIFIC_ACTIVITY", "ACTIVITY", "MASS", "ACTIVITY_PER_AREA",
                     "MASS_PER_AREA", "TIME", "VOCABULARY", "SPELLINGS", "parse_unit", "quantity", "to_unit",

@@ -144,6 +144,11 @@ class ParameterSet:
         return self.with_vector(np.array([delta.get(n, v.value) for n, v in self.values.items()]),
                                 name=f"{self.name}+{profile}")
 
+    def profiles(self) -> dict[str, "ParameterSet"]:
+        """This set as ``default`` with the ``slow`` and ``fast`` profiles applied to it: the three sets the
+        calibration targets are stated for."""
+        return {"default": self, "slow": self.with_profile("slow"), "fast": self.with_profile("fast")}
+
     def cited(self) -> dict[str, str]:
         """The references behind the values of this set (key -> citation), in first-use order."""
         out: dict[str, str] = {}

@@ -26,7 +26,7 @@ from il2als.inputs.units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA
 
 __all__ = ["MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "DoseWarning", "Dose", "Regimen",
            "none", "bolus", "course", "cycles", "custom", "SENTENCE_FORMS", "parse_regimen", "named",
-           "read_regimen_csv", "regimen"]
+           "read_regimen_csv", "as_regimen", "regimen"]
 
 #: No IL-2 regimen gives more than this in one injection (high-dose IV is ~50 MIU); larger is a unit slip.
 MAX_DOSE_IU = 1e8
@@ -416,7 +416,7 @@ def read_regimen_csv(path: str | Path) -> Regimen:
     return Regimen(tuple(doses), p.stem, f"event table {p.name}")
 
 
-def regimen(spec: "str | Path | Regimen") -> Regimen:
+def as_regimen(spec: "str | Path | Regimen") -> Regimen:
     """A regimen from a name, a CSV path, a sentence, or a Regimen (returned as is)."""
     if isinstance(spec, Regimen):
         return spec
@@ -428,3 +428,7 @@ def regimen(spec: "str | Path | Regimen") -> Regimen:
     if re.match(rf"^(?:single |one )?(?:{_NUM})", s, re.I):
         return parse_regimen(s)
     raise RegimenError(f"unknown regimen '{s}'{did_you_mean(s.lower(), NAMED)}; give a name, a CSV path or a sentence like {SENTENCE_FORMS[0]}")
+
+
+#: the same function under the short name users type (``il2als.regimen("mirocals")``)
+regimen = as_regimen

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from il2als.errors import Il2alsError, SolverError, did_you_mean
 from il2als.inputs.parameters import ParameterSet

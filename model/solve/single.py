@@ -16,7 +16,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.errors import Il2alsError, SolverError
 from il2als.compiler.kernels import MAX_SS_CYCLES, SS_CONVERGENCE
 from il2als.inputs.parameters import ParameterSet

@@ -22,7 +22,7 @@ from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS, slope_from_base
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.studies.cohort import sample_population
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
 from il2als.solve.batch import population_baselines, simulate_population
 from il2als.results.metrics import STRATA, stratum_of

@@ -45,7 +45,7 @@ def _client(scheduler: object):
             return Client(scheduler, timeout="10s"), True
         except OSError as exc:
             raise Il2alsError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
-                              "'dask scheduler' or drop --scheduler") from None
+                              "'dask scheduler' or drop `scheduler`") from None
     raise Il2alsError(f"scheduler '{scheduler}' is not known; use threads, processes or a tcp://host:port address")
 
 
@@ -115,7 +115,7 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
         except BrokenProcessPool:
             _end_pool(pool)
             raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
-                              "--scheduler threads") from None
+                              "`scheduler` threads") from None
         except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
             _end_pool(pool)
             raise

@@ -27,7 +27,7 @@ import numpy as np
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.studies.cohort import sample_population
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Dose, Regimen, none, regimen as as_regimen
+from il2als.inputs.regimens import Dose, Regimen, none, as_regimen
 from il2als.errors import Il2alsError
 from il2als.solve.batch import simulate_population
 from il2als.studies.trial import TRIAL_OPTIONS
@@ -139,11 +139,11 @@ def optimise_schedule(spec: PopulationSpec, n: int = 120, seed: int = 1, *, fami
     pl = simulate_population(P, none(), f"{days} day", step="1 day", outputs=["cumulative_hazard"], model=model,
                              options=TRIAL_OPTIONS, initial=Y0)
     if np.any(pl.status != 0):
-        raise Il2alsError("the placebo arm of the schedule search failed for some patients; change --seed")
+        raise Il2alsError("the placebo arm of the schedule search failed for some patients; change the `seed`")
     lam0 = pl["cumulative_hazard"][:, -1]
     ref_ratio, ref_peak, ref_total = _cohort_metrics(P, Y0, ref, lam0, days, model)
     if not math.isfinite(ref_ratio):
-        raise Il2alsError("the reference regimen could not be simulated in the search cohort; change --seed")
+        raise Il2alsError("the reference regimen could not be simulated in the search cohort; change the `seed`")
     evals: list[dict] = []
     cache: dict[tuple, float] = {}
 

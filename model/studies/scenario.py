@@ -17,9 +17,9 @@ from il2als.results.metrics import PNFH_CUTOFFS, least_squares_slope
 from il2als.studies.cohort import Cohort, sample_population
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
-from il2als.inputs.parameters import load_parameters
+from il2als.inputs.parameters import ParameterSet
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.results.metrics import STRATA, stratum_of
 
@@ -118,15 +118,16 @@ def run_scenario(groups: dict[str, Cohort], regimens: list[Regimen], duration_da
     return ScenarioResult(name, t, rows, effects, curves, units, tuple(regimens))
 
 
-def slow_vs_fast(regimen: "Regimen | str", spec: PopulationSpec, n: int, seed: int, duration_days: float = 640.0,
-                 **kw) -> ScenarioResult:
-    """Subpopulations around the slow and fast profiles, placebo vs ``regimen``."""
+def slow_vs_fast(regimen: "Regimen | str", spec: PopulationSpec, n: int, seed: int, duration_days: float = 640.0, *,
+                 profiles: dict[str, ParameterSet], **kw) -> ScenarioResult:
+    """Subpopulations centred on each of ``profiles`` (group name -> parameter set, e.g. the ``slow`` and ``fast``
+    sets), placebo vs ``regimen``."""
     reg = as_regimen(regimen)
     if len(reg) == 0:
         raise Il2alsError("the scenario compares a regimen with placebo; give a regimen with doses")
-    ss = np.random.SeedSequence(seed).spawn(2)
-    groups = {p: sample_population(spec.centred_on(load_parameters(p)), n, np.random.default_rng(s))
-              for p, s in zip(("slow", "fast"), ss)}
+    ss = np.random.SeedSequence(seed).spawn(len(profiles))
+    groups = {name: sample_population(spec.centred_on(ps), n, np.random.default_rng(s))
+              for (name, ps), s in zip(profiles.items(), ss)}
     return run_scenario(groups, [Regimen((), "placebo", "placebo"), reg], duration_days, "slow-vs-fast", **kw)
 
 

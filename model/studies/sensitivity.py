@@ -24,10 +24,10 @@ import numpy as np
 
 from il2als.results.metrics import slope_from_baseline
 from il2als.compiler.codegen import default_model
-from il2als.inputs.regimens import Regimen, none, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError, did_you_mean
 from il2als.studies.parallel import run_tasks
-from il2als.inputs.parameters import ParameterSet, load_parameters
+from il2als.inputs.parameters import ParameterSet
 from il2als.solve.batch import BatchOptions, simulate_population
 
 __all__ = ["OUTPUTS", "DEFAULT_PARAMETERS", "check_outputs", "Space", "space", "evaluate", "GlobalResult",
@@ -79,7 +79,7 @@ def space(params: ParameterSet, names: Sequence[str]) -> Space:
     model = default_model()
     names = list(names)
     if len(set(names)) != len(names):
-        raise Il2alsError("a parameter is listed twice in --parameters; list each once")
+        raise Il2alsError("a parameter is listed twice in `parameters`; list each once")
     lo, hi = [], []
     for n in names:
         if n not in model.parameter_names:
@@ -144,7 +144,7 @@ class GlobalResult:
         return out
 
 
-def global_sensitivity(profile: str, outputs: Sequence[str], *, method: str = "sobol",
+def global_sensitivity(base: ParameterSet, outputs: Sequence[str], *, method: str = "sobol",
                        parameters: Sequence[str] = DEFAULT_PARAMETERS, n_base: int = 4096,
                        regimen: "Regimen | str" = "mirocals", duration: float = 640.0, seed: int = 1,
                        scheduler: object = None, progress: Callable[[int, int], None] | None = None,
@@ -163,7 +163,6 @@ def global_sensitivity(profile: str, outputs: Sequence[str], *, method: str = "s
     if method == "sobol" and n_base & (n_base - 1):
         raise Il2alsError(f"Sobol base samples {n_base} must be a power of 2 (e.g. 1024, 4096)")
     outs = tuple(check_outputs(outputs))
-    base = load_parameters(profile)
     sp_ = space(base, parameters)
     problem = sp_.salib_problem()
     if method == "sobol":
@@ -187,7 +186,7 @@ def global_sensitivity(profile: str, outputs: Sequence[str], *, method: str = "s
         else:
             r = morris_analyze.analyze(problem, X, Yf[:, k], num_levels=morris_levels, seed=seed)
             indices[o] = {key: np.asarray(r[key]) for key in ("mu_star", "mu_star_conf", "sigma")}
-    return GlobalResult(method, profile, sp_, outs, indices, len(Y), failed, Y)
+    return GlobalResult(method, base.name, sp_, outs, indices, len(Y), failed, Y)
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,12 +206,11 @@ class LocalResult:
                 for k, o in enumerate(self.outputs) for i, n in enumerate(self.names)]
 
 
-def local_sensitivity(profile: str, outputs: Sequence[str], *, parameters: Sequence[str] | None = None,
+def local_sensitivity(base: ParameterSet, outputs: Sequence[str], *, parameters: Sequence[str] | None = None,
                       h: float = 0.05, regimen: "Regimen | str" = "mirocals", duration: float = 640.0) -> LocalResult:
     """Normalised sensitivities of ``outputs`` to every parameter (default: all with a positive value)."""
     outs = tuple(check_outputs(outputs))
     model = default_model()
-    base = load_parameters(profile)
     p0 = base.vector(model)
     names = tuple(parameters) if parameters else tuple(n for n, v in zip(model.parameter_names, p0)
                                                        if v > 0 and n not in ("aldesleukin_specific_activity",))
@@ -228,4 +226,4 @@ def local_sensitivity(profile: str, outputs: Sequence[str], *, parameters: Seque
     y0 = Y[0]
     scale = np.where(np.abs(y0) > 1e-9, np.abs(y0), 1.0)
     S = (Y[1::2] - Y[2::2]) / (2 * h) / scale
-    return LocalResult(profile, names, outs, S, y0)
+    return LocalResult(base.name, names, outs, S, y0)

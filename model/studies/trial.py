@@ -22,7 +22,7 @@ from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS
 from il2als.studies.cohort import Cohort, sample_population
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, regimen as as_regimen
+from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
 from il2als.studies.parallel import run_tasks
 from il2als.solve.batch import BatchOptions, simulate_population
