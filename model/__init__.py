@@ -31,7 +31,8 @@ _EXPORTS = {
     **dict.fromkeys(("Dataset", "read_dataset"), "inputs.datasets"),
     **dict.fromkeys(("Q_", "ureg"), "inputs.units"),
     **dict.fromkeys(("DurationWarning", "SolverOptions", "baseline_state", "simulate"), "solve.single"),
-    **dict.fromkeys(("BatchOptions", "PopulationResult", "simulate_population"), "solve.batch"),
+    **dict.fromkeys(("BatchOptions", "simulate_population"), "solve.batch"),
+    **dict.fromkeys(("PopulationResult",), "results.batch"),
     **dict.fromkeys(("Trajectory", "summarise"), "results.trajectory"),
     **dict.fromkeys(("Cohort", "sample_population"), "studies.cohort"),
     **dict.fromkeys(("ScenarioResult", "run_scenario", "compare_regimens"), "studies.scenario"),
@@ -65,7 +66,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
                                         parse_regimen, read_regimen_csv, as_regimen, regimen)
     from il2als.inputs.units import Q_, ureg  # noqa: F401
     from il2als.results.trajectory import Trajectory, summarise  # noqa: F401
-    from il2als.solve.batch import BatchOptions, PopulationResult, simulate_population  # noqa: F401
+    from il2als.results.batch import PopulationResult  # noqa: F401
+    from il2als.solve.batch import BatchOptions, simulate_population  # noqa: F401
     from il2als.solve.single import DurationWarning, SolverOptions, baseline_state, simulate  # noqa: F401
     from il2als.studies.cohort import Cohort, sample_population  # noqa: F401
     from il2als.studies.scenario import ScenarioResult, compare_regimens, run_scenario  # noqa: F401

@@ -12,7 +12,8 @@ from il2als.fitting.dataset_fit import make_data_problem
 from il2als.solve.observations import predict_observations
 from il2als.inputs.datasets import read_dataset
 from il2als.errors import Il2alsError
-from il2als.solve.batch import output_times, simulate_population
+from il2als.solve.batch import simulate_population
+from il2als.solve.single import output_times
 
 HOURS = (2.0, 6.0, 12.0, 30.0)
 

@@ -62,20 +62,25 @@ def _progress(label: str):
 TRIAL_FACING_PARAMS = "mirocals-informed"
 
 
-def _spec(path: str | None, params: str | None = None):
-    """The population spec (``--population``), centred on ``--params`` when given (announced on stderr)."""
+def _spec(path: str | None, params: str | None = None, sets: list[str] = ()):
+    """The population spec (``--population``), centred on ``--params`` when given, with the ``--set`` overrides
+    applied to its centre (announced on stderr)."""
     from il2als.inputs.population_spec import load_population_spec
 
     spec = load_population_spec(path or "population")
     if params is None:
+        if sets:
+            spec = spec.centred_on(_with_sets(spec.centre, list(sets)))
+            print(f"il2als: parameter set '{spec.centre.name}' with --set {', '.join(sets)}", file=sys.stderr, flush=True)
         return spec
     from il2als.inputs.parameters import load_parameters
 
     ps = load_parameters(params)
-    spec = spec.centred_on(ps)
+    spec = spec.centred_on(_with_sets(ps, list(sets)))
     kind = ("trial-informed: fitted to the MIROCALS low-stratum HR, so that number is a fit here, not a prediction"
             if ps.name == TRIAL_FACING_PARAMS else "literature-only" if ps.name == "calibrated" else ps.title or ps.name)
-    print(f"il2als: parameter set '{ps.name}' ({kind})", file=sys.stderr, flush=True)
+    extra = f"; with --set {', '.join(sets)}" if sets else ""
+    print(f"il2als: parameter set '{ps.name}' ({kind}{extra})", file=sys.stderr, flush=True)
     return spec
 
 
@@ -91,7 +96,28 @@ def _positive_int(value: int, flag: str) -> int:
     return value
 
 
-def _params_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default=TRIAL_FACING_PARAMS,
-                        help=f"parameter set at the population's centre (default: {TRIAL_FACING_PARAMS}, fitted to the "
-                             "MIROCALS low-stratum HR; 'calibrated' for the literature-only set)")
+def _set_flag(parser: argparse.ArgumentParser) -> None:
+    """``--set NAME=QUANTITY``, repeatable: every command that simulates takes it."""
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY",
+                        help="override a parameter of the set (repeatable), e.g. --set 'ec50_treg=2 IU/mL'")
+
+
+def _params_flag(parser: argparse.ArgumentParser, default: str | None = TRIAL_FACING_PARAMS,
+                 what: str = "at the population's centre") -> None:
+    """``--params`` (the parameter set) and ``--set`` (overrides of it), the same on every command."""
+    if default == TRIAL_FACING_PARAMS:
+        text = (f"parameter set {what} (default: {TRIAL_FACING_PARAMS}, fitted to the MIROCALS low-stratum HR; "
+                "'calibrated' for the literature-only set)")
+    else:
+        text = f"parameter set {what} (default: {default or 'the population spec' + chr(39) + 's own centre'})"
+    parser.add_argument("--params", default=default, help=text)
+    _set_flag(parser)
+
+
+def _study_options(parser: argparse.ArgumentParser, n: int, n_help: str, seed: int = 1) -> None:
+    """The options every population study shares: its size, seed, population spec, output folder and --no-plot."""
+    parser.add_argument("--n", type=int, default=n, help=n_help)
+    parser.add_argument("--seed", type=int, default=seed, help="random seed (reproduces the population exactly)")
+    parser.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
+    parser.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the figures")

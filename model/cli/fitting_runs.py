@@ -44,6 +44,38 @@ def _problem_value(d: dict, key: str, default: object, path: object) -> object:
     return v
 
 
+def _base_set(params: "str | tuple[str, list[str]]"):
+    """The parameter set a fit starts from: a name or file, or ``(name, ["NAME=QUANTITY", ...])`` with --set
+    overrides applied."""
+    from il2als.cli._common import _with_sets
+
+    name, sets = (params, []) if isinstance(params, (str, Path)) else params
+    return _with_sets(load_parameters(name), list(sets))
+
+
+def _override_lines(params: "str | tuple[str, list[str]]", fitted: set[str]) -> list[str]:
+    """fitted.toml lines for the --set overrides the fit ran with (those not estimated), so that loading the file
+    gives the parameters the fit used, not the base set's."""
+    if isinstance(params, (str, Path)) or not params[1]:
+        return []
+    from il2als.cli._common import _parse_sets
+
+    ps = _base_set(params)
+    out = []
+    for name in _parse_sets(list(params[1])):
+        if name in fitted:
+            continue
+        v = ps.get(name)
+        out.append(f'{name} = {{ value = {v.value:.10g}, unit = "{v.unit}", range = [{v.plausible[0]:.6g}, '
+                   f'{v.plausible[1]:.6g}], source = "user: --set {name} at fit time (held fixed)" }}')
+    return out
+
+
+def _base_name(params: "str | tuple[str, list[str]]") -> str:
+    name = params if isinstance(params, (str, Path)) else params[0]
+    return str(Path(name).resolve()) if _is_path(str(name)) else str(name)  # fitted.toml lives elsewhere
+
+
 def read_problem(path: str | Path, params: str = "default"):
     """(Problem, settings) from a problem TOML file; every key is checked (see :data:`_PROBLEM_KEYS`)."""
     from importlib import resources
@@ -80,7 +112,7 @@ def read_problem(path: str | Path, params: str = "default"):
     free = g("free", None)
     if not free:
         raise ParameterError(f"problem file '{path}': give the free parameters as free = [...]")
-    base = load_parameters(params).profiles()
+    base = _base_set(params).profiles()
     ev = Evaluator(ts, population=load_population_spec(), n_population=g("n_population", 400), seed=g("seed", 11))
     problem = make_problem(ts, list(free), base, evaluator=ev, prior_weight=float(g("prior_weight", 1.0)))
     settings = {"name": g("name", Path(str(path)).stem), "n_starts": g("n_starts", 4),
@@ -97,7 +129,7 @@ def data_problem(data_path: str, free: list[str], params: str = "default", error
     kind, sdv = _error_spec(error)
     if not free:
         raise ParameterError("--free is empty; name the parameters to estimate, e.g. --free ka,ec50_treg")
-    return make_data_problem(read_dataset(data_path), free, load_parameters(params), error_model=kind, sd=sdv)
+    return make_data_problem(read_dataset(data_path), free, _base_set(params), error_model=kind, sd=sdv)
 
 
 def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "default", error: str = "proportional:0.1",
@@ -122,7 +154,7 @@ def population_problem(data_path: str, free: list[str], random: list[str], param
     from il2als.fitting.population_fit import make_population_problem
 
     kind, sd = _error_spec(error)
-    return make_population_problem(read_dataset(data_path), free, random, load_parameters(params), error_model=kind,
+    return make_population_problem(read_dataset(data_path), free, random, _base_set(params), error_model=kind,
                                    sigma0=sd)
 
 
@@ -184,7 +216,7 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
                                      for v in vpc.rows])
         write_rows(tmp / "starts.csv", [{"start": i + 1, "ofv": o, "converged": c, "iterations": n}
                                         for i, (o, c, n) in enumerate(res.starts)])
-        base = str(Path(params).resolve()) if _is_path(str(params)) else params
+        base = _base_name(params)
         lines = ["[meta]", f'name = "{stem}-population"',
                  f'title = "Population fit (FOCE-I) by il2als fit --data {stem}, {status}"', f"base = {json.dumps(base)}",
                  "", "[parameters]"]
@@ -193,6 +225,7 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
                    f"{len(problem.data.ids)} patients), typical value, RSE {r['rse_pct']:.3g}%")
             lines.append(f'{f.name} = {{ value = {r["estimate"]:.6g}, unit = "{f.unit}", '
                          f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')
+        lines += _override_lines(params, {f.name for f in problem.free})
         lines += ["", "# between-patient SDs of the log-normal random effects, estimated by the same fit", "[population.omega]"]
         lines += [f"{n} = {w:.6g}" for n, w in res.omega.items()]
         (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -321,7 +354,7 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
         _write_rows(tmp / "targets.csv", table)
         _write_rows(tmp / "starts.csv", [{"start": i + 1, "cost": s.cost, "converged": s.converged, "nfev": s.nfev,
                                           "message": s.message} for i, s in enumerate(res.starts)])
-        base = str(Path(params).resolve()) if _is_path(str(params)) else params  # fitted.toml lives elsewhere
+        base = _base_name(params)
         lines = ["[meta]", f'name = "{name}"', f'title = "Fitted by il2als fit ({name}), {status}"',
                  f'base = {json.dumps(base)}', "",
                  "[parameters]"]
@@ -333,10 +366,11 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
             f = problem.free[problem.names.index(r["parameter"])]
             lines.append(f'{r["parameter"]} = {{ value = {r["estimate"]:.6g}, unit = "{r["unit"]}", '
                          f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')
+        lines += _override_lines(params, set(problem.names))
         (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if plot:
             from il2als.plot.fitting import plot_check
-            from il2als.plot.studies import plot_profiles, plot_waterfall
+            from il2als.plot.fitting import plot_profiles, plot_waterfall
             from il2als.plot._common import save_figure
 
             ax = plot_waterfall(res)

@@ -9,7 +9,7 @@ import warnings
 
 from il2als import __version__
 from il2als.errors import Il2alsError
-from il2als.cli._common import EXIT_BAD_INPUT, _params_flag, _warn_one_line
+from il2als.cli._common import EXIT_BAD_INPUT, _params_flag, _set_flag, _study_options, _warn_one_line
 from il2als.cli.fitting import cmd_check, cmd_fit
 from il2als.cli.simulate import cmd_equations, cmd_export_petab, cmd_export_sbml, cmd_params, cmd_regimens, cmd_simulate
 from il2als.cli.studies import cmd_biology, cmd_compare, cmd_design_phase3, cmd_population, cmd_power, cmd_scenario, cmd_sensitivity, cmd_trial
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "--data the study's span / 400, at most 1 day)")
     s.add_argument("--out", required=True, help="output folder (replaced atomically)")
     s.add_argument("--placebo", action="store_true", help="also simulate each profile without IL-2 (dashed lines)")
-    s.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY", help="override a parameter, e.g. 'ec50_treg=2 IU/mL'")
+    _set_flag(s)
     s.add_argument("--method", default="LSODA", help="stiff solver: LSODA, BDF or Radau")
     s.add_argument("--rtol", type=float, default=1e-7, help="relative tolerance (default 1e-7)")
     s.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance relative to each state's scale (default 1e-9)")
@@ -59,13 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("scenario", help="compare placebo and a regimen in slow vs fast (or CSF-pNfH strata) virtual patients")
     c.add_argument("name", help="slow-vs-fast or strata")
     c.add_argument("--regimen", default="mirocals", help="regimen to compare with placebo (name, CSV, sentence)")
-    c.add_argument("--n", type=int, default=200, help="virtual patients per group (slow-vs-fast) or in all (strata)")
-    c.add_argument("--seed", type=int, default=1, help="random seed (reproduces the population exactly)")
     c.add_argument("--days", type=float, default=640.0, help="duration in days (default 640)")
-    c.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
     _params_flag(c)
-    c.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    c.add_argument("--no-plot", action="store_true")
+    _study_options(c, 200, "virtual patients per group (slow-vs-fast) or in all (strata)")
     c.set_defaults(func=cmd_scenario)
 
     tr = sub.add_parser("trial", help="replicate a randomised trial in silico (KM, log-rank, Cox, power)")
@@ -95,13 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     cr = sub.add_parser("compare-regimens", help="compare regimens with placebo per CSF-pNfH stratum (efficacy vs effector activation)")
     cr.add_argument("--regimens", default="mirocals,imodals-1miu,mirocals-10day,mirocals-biweekly,mirocals-6miu,maintenance-q3d",
                     help="comma-separated names or CSV paths (use ';' to separate sentences)")
-    cr.add_argument("--n", type=int, default=300, help="virtual patients (split by stratum)")
-    cr.add_argument("--seed", type=int, default=1)
-    cr.add_argument("--days", type=float, default=640.0)
-    cr.add_argument("--population", default=None)
+    cr.add_argument("--days", type=float, default=640.0, help="duration in days (default 640)")
     _params_flag(cr)
-    cr.add_argument("--out", required=True)
-    cr.add_argument("--no-plot", action="store_true")
+    _study_options(cr, 300, "virtual patients (split by stratum)")
     cr.set_defaults(func=cmd_compare)
 
     pw = sub.add_parser("power", help="power / sample size of a design from replicate virtual trials")
@@ -139,15 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     d3.set_defaults(func=cmd_design_phase3)
 
     po = sub.add_parser("population", help="sample a virtual population; write its patients and distributions")
-    po.add_argument("--n", type=int, default=2000)
-    po.add_argument("--seed", type=int, default=1)
-    po.add_argument("--population", default=None, help="population spec TOML (default: params/population.toml)")
-    po.add_argument("--out", required=True)
-    po.add_argument("--no-plot", action="store_true")
+    _params_flag(po, default=None)
+    _study_options(po, 2000, "eligible virtual patients to sample")
     po.set_defaults(func=cmd_population)
 
     ck = sub.add_parser("check", help="compare a parameter set with every calibration target (table, CSV, figure)")
-    ck.add_argument("--params", default="default", help="parameter set name or file")
+    _params_flag(ck, default="default", what="to check")
     ck.add_argument("--targets", default="literature", help="targets name or file")
     ck.add_argument("--n-population", type=int, default=400, help="virtual patients for population targets")
     ck.add_argument("--out", default=None, help="folder for check.csv and check.png")
@@ -164,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "(with --random the sd is the start of sigma, estimated)")
     ft.add_argument("--vpc-replicates", type=int, default=200, help="with --random: replicates of the visual "
                                                                      "predictive check (>= 20)")
-    ft.add_argument("--params", default="default", help="parameter set to start from")
+    _params_flag(ft, default="default", what="to start from")
     ft.add_argument("--n-starts", type=int, default=None, help="override the problem's number of starts")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", required=True)
@@ -172,9 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.set_defaults(func=cmd_fit)
 
     xs = sub.add_parser("export-sbml", help="write the model, a parameter set and a regimen as SBML L3V2 (libSBML-validated)")
-    xs.add_argument("--params", default="default", help="parameter set name or file")
+    _params_flag(xs, default="default", what="to export")
     xs.add_argument("--regimen", default="mirocals", help="regimen (name, CSV, sentence); 'placebo' for none")
-    xs.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY", help="override a parameter")
     xs.add_argument("--dose-slots", type=int, default=None, help="dose events to reserve (default: the regimen's doses)")
     xs.add_argument("--out", required=True, help="output file, e.g. model.xml (written atomically)")
     xs.set_defaults(func=cmd_export_sbml)
@@ -192,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated: survival_640d, alsfrs_slope, treg_peak, survival_gain, slope_gain")
     se.add_argument("--method", default="sobol", choices=["sobol", "morris", "none"], help="global method (none: local only)")
     se.add_argument("--profile", default="slow,fast", help="profiles to analyse, comma-separated")
+    _set_flag(se)
     se.add_argument("--parameters", default=None, help="parameters to vary over their plausible ranges (default: the "
                                                      "IL-2/Treg/inflammation axis, 12 parameters)")
     se.add_argument("--base-samples", type=int, default=1024, help="Sobol: power of 2 (2^12 = 4096 for the full "
@@ -208,13 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     bi = sub.add_parser("biology", help="biology by CSF-pNfH stratum (loss shares, IL-2-reachable share, Treg function) "
                                         "and the paired expected hazard ratio of a regimen")
     bi.add_argument("--regimen", default="mirocals")
-    bi.add_argument("--params", default=None, help="parameter set at the population's centre (default: the population's)")
-    bi.add_argument("--set", action="append", default=[], metavar="NAME=QUANTITY", help="override a parameter")
-    bi.add_argument("--n", type=int, default=3000, help="virtual patients (each simulated in both arms)")
-    bi.add_argument("--seed", type=int, default=1)
-    bi.add_argument("--population", default=None)
-    bi.add_argument("--out", required=True)
-    bi.add_argument("--no-plot", action="store_true")
+    _params_flag(bi, default=None)
+    _study_options(bi, 3000, "virtual patients (each simulated in both arms)")
     bi.set_defaults(func=cmd_biology)
 
     e = sub.add_parser("equations", help="print the model equations (Markdown + LaTeX), generated from the mechanism")

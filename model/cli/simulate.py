@@ -104,7 +104,8 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
     from il2als.inputs.datasets import read_dataset
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.parameters import load_parameters
-    from il2als.solve.batch import PopulationResult, simulate_population
+    from il2als.results.batch import PopulationResult
+    from il2als.solve.batch import simulate_population
     from il2als.solve.single import check_grid, output_grid
 
     ds = read_dataset(args.data)

@@ -31,7 +31,7 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     from il2als.inputs.parameters import load_parameters
     from il2als.studies.sensitivity import space
 
-    bases = {prof: load_parameters(prof) for prof in profiles}
+    bases = {prof: _with_sets(load_parameters(prof), args.set) for prof in profiles}
     for base in bases.values():  # check names and ranges before any long work
         space(base, names)
     globals_, locals_ = [], []
@@ -98,7 +98,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     reg = as_regimen(args.regimen)
     if len(reg) == 0:
         raise Il2alsError("--regimen has no doses; a scenario compares a regimen with placebo")
-    spec = _spec(args.population, args.params)
+    spec = _spec(args.population, args.params, args.set)
     t0 = time.perf_counter()
     print(f"il2als: scenario {args.name}: {args.n} patients per group, placebo vs {reg.name}, {args.days:g} days ...",
           file=sys.stderr, flush=True)
@@ -136,35 +136,6 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flatten_summary(summary: dict) -> list[dict]:
-    """A trial summary as rows ``quantity, value, unit`` (nested keys joined by '.'), for tables and Parquet."""
-    def unit(key: str) -> str:
-        leaf = key.split(".")
-        if "alsfrs_slope" in key:
-            return "points/month"
-        if key.startswith(("survival", "hr", "power", "expected_hr", "interaction_p", "alpha")) or ".survival_end" in key \
-                or "hr" in leaf[0]:
-            return "" if key.endswith(".test") or key == "power_test" else "1"
-        return {"follow_up_days": "day"}.get(leaf[0], "")
-
-    rows: list[dict] = []
-
-    def walk(prefix: str, v: object) -> None:
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if prefix == "" and k == "units":
-                    continue
-                walk(f"{prefix}.{k}" if prefix else str(k), x)
-        elif isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
-            walk(f"{prefix}.low", v[0])
-            walk(f"{prefix}.high", v[1])
-        else:
-            rows.append({"quantity": prefix, "value": v, "unit": unit(prefix)})
-
-    walk("", summary)
-    return rows
-
-
 def cmd_trial(args: argparse.Namespace) -> int:
     import json
 
@@ -184,7 +155,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
             raise Il2alsError(f"--dropout-per-year {args.dropout_per_year:g} must lie in [0, 10), e.g. 0.05")
         d = replace(d, dropout_per_year=args.dropout_per_year)
     reg = as_regimen(args.regimen)
-    spec = _spec(args.population, args.params)
+    spec = _spec(args.population, args.params, args.set)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
     res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=_scheduler(args),
@@ -203,18 +174,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with atomic_dir(out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _write_rows(tmp / "summary_table.csv", _flatten_summary(summary))
-        rows = []
-        for k, r in enumerate(res.replicates):
-            a = r.analysis
-            row = {"parameter_set": spec.centre.name, "replicate": k, "hr": a["hr"][0], "hr_lo": a["hr"][1], "hr_hi": a["hr"][2], "logrank_p": a["logrank_p"],
-                   "survival_end_il2": a["survival_end"]["il2"], "survival_end_placebo": a["survival_end"]["placebo"],
-                   "alsfrs_slope_il2 [points/month]": a["alsfrs_slope"]["il2"],
-                   "alsfrs_slope_placebo [points/month]": a["alsfrs_slope"]["placebo"]}
-            for s, b in a["by_stratum"].items():
-                row.update({f"{s}_n": b["n"], f"{s}_deaths": b["deaths"], f"{s}_hr": b["hr"][0], f"{s}_logrank_p": b["logrank_p"]})
-            rows.append(row)
-        _write_rows(tmp / "replicates.csv", rows)
+        _write_rows(tmp / "summary_table.csv", res.summary_rows(summary))
+        _write_rows(tmp / "replicates.csv", [{"parameter_set": spec.centre.name, **r} for r in res.replicate_rows()])
         if args.nonmem:
             from il2als.inputs.datasets import dataset_csv, replicate_dataset
 
@@ -277,7 +238,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     regs = [as_regimen(r) for r in names]
     if not (args.days > 0):
         raise Il2alsError(f"--days {args.days:g} must be positive")
-    spec = _spec(args.population, args.params)
+    spec = _spec(args.population, args.params, args.set)
     t0 = time.perf_counter()
     print(f"il2als: comparing {len(regs)} regimens with placebo in {args.n} virtual patients by CSF-pNfH stratum ...",
           file=sys.stderr, flush=True)
@@ -334,7 +295,7 @@ def cmd_power(args: argparse.Namespace) -> int:
             raise Il2alsError(f"--days {args.days:g} must be positive")
         d = replace(d, follow_up_days=args.days)
     reg = as_regimen(args.regimen)
-    spec = _spec(args.population, args.params)
+    spec = _spec(args.population, args.params, args.set)
     if args.enrich:
         try:
             lo, hi = (float(x) if x.strip() else None for x in args.enrich.split(":"))
@@ -384,7 +345,7 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
     if not 0 <= args.verify_replicates <= 100_000:
         raise Il2alsError(f"--verify-replicates {args.verify_replicates} must be a whole number from 0 to 100,000")
     t0 = time.perf_counter()
-    spec = _spec(args.population, args.params)
+    spec = _spec(args.population, args.params, args.set)
     chosen = spec.centre.name
     print(f"il2als: (a) schedule search in high-pNfH patients (> 3700 pg/mL), {args.n_search} virtual patients, "
           f"differential evolution ({args.maxiter} generations of {args.popsize * 5}) ...", file=sys.stderr, flush=True)
@@ -504,13 +465,20 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
 def cmd_population(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from il2als.fitting.targets import load_targets
+    from il2als.inputs.units import unit_label
+
+    # what the virtual population is compared with: the literature targets it is calibrated to
+    ref = {t.id: t for t in load_targets("literature")}
+    shares = ("pnfh_share_below_750", "pnfh_share_750_3700", "pnfh_share_above_3700")
+
     from il2als.results.metrics import DAYS_PER_MONTH
     from il2als.studies.cohort import sample_population
     from il2als.compiler.codegen import default_model
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.solve.batch import simulate_population
 
-    spec = _spec(args.population)
+    spec = _spec(args.population, args.params, args.set)
     cohort = sample_population(spec, args.n, np.random.default_rng(args.seed))
     res = simulate_population(cohort.params, "placebo", f"{DAYS_PER_MONTH * 12} day", step=f"{DAYS_PER_MONTH * 12} day",
                               outputs=["alsfrs_r", "pnfh_csf", "nfl_serum", "nfl_csf", "treg_pct_cd4", "ccl2_csf"])
@@ -524,9 +492,9 @@ def cmd_population(args: argparse.Namespace) -> int:
                    "symptom_duration [month]": cohort.covariates["symptom_duration"][i],
                    "run_in [week]": cohort.covariates["run_in"][i]}
             for name in spec.varied + ["mn_reserve_start"]:
-                row[f"{name} [{model.mechanism.parameter(name).unit}]"] = cohort.params[i, model.parameter_index(name)]
+                row[f"{name} [{unit_label(model.mechanism.parameter(name).unit)}]"] = cohort.params[i, model.parameter_index(name)]
             for name in ("alsfrs_r", "pnfh_csf", "nfl_serum", "nfl_csf", "treg_pct_cd4", "ccl2_csf"):
-                row[f"{name}_baseline [{res.units[name]}]".replace("percent", "%").replace("alsfrs_point", "points")] = res[name][i, 0]
+                row[f"{name}_baseline [{unit_label(res.units[name])}]"] = res[name][i, 0]
             row["alsfrs_r_slope_placebo [points/month]"] = slope[i]
             rows.append(row)
         _write_rows(tmp / "cohort.csv", rows)
@@ -535,16 +503,19 @@ def cmd_population(args: argparse.Namespace) -> int:
             from il2als.plot._common import save_figure
 
             fig = plot_population(slope, res["pnfh_csf"][:, 0], res["nfl_serum"][:, 0], cohort.covariates["age"],
-                                  targets={"slope": -0.99, "shares": (0.09, 0.70, 0.21)},
+                                  targets={"slope": ref["population_alsfrs_slope"].value,
+                                           "shares": tuple(ref[k].value for k in shares)},
                                   title=f"il2als {__version__}: virtual population '{spec.name}', {args.n} eligible patients "
                                         f"(screened {cohort.n_screened}), seed {args.seed}")
             save_figure(fig, tmp / "population.png")
         finish_run(tmp, population={"name": spec.name, "omega": spec.omega, "factor": spec.factor}, n=args.n,
                        seed=args.seed, screened=cohort.n_screened, outputs=["cohort.csv", "population.png"])
     pn = res["pnfh_csf"][:, 0]
+    slope_ref = ref["population_alsfrs_slope"]
     print(f"{len(cohort)} eligible of {cohort.n_screened} screened; ALSFRS-R slope mean {slope.mean():.3f} points/month "
-          f"(PRO-ACT -0.99); CSF-pNfH {' / '.join(stratum_labels().values())}: "
-          f"{' / '.join(f'{s:.3f}' for s in np.bincount(stratum_of(pn), minlength=3) / len(pn))} (MIROCALS 0.09 / 0.70 / 0.21)")
+          f"({slope_ref.source} {slope_ref.value:g}); CSF-pNfH {' / '.join(stratum_labels().values())}: "
+          f"{' / '.join(f'{s:.3f}' for s in np.bincount(stratum_of(pn), minlength=3) / len(pn))} "
+          f"({ref[shares[0]].source} {' / '.join(f'{ref[k].value:g}' for k in shares)})")
     print(f"il2als: wrote {out}/cohort.csv{'' if args.no_plot else ', population.png'}, manifest.json")
     return 0
 
@@ -553,16 +524,11 @@ def cmd_biology(args: argparse.Namespace) -> int:
     from il2als.studies.biology import expected_hazard_ratio, stratum_biology
     from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
-    from il2als.inputs.parameters import load_parameters
 
     reg = as_regimen(args.regimen)
     if len(reg) == 0:
         raise Il2alsError("--regimen has no doses; the expected effect compares a regimen with placebo")
-    spec = _spec(args.population)
-    if args.params is not None:
-        spec = spec.centred_on(_with_sets(load_parameters(args.params), args.set))
-    elif args.set:
-        spec = spec.centred_on(_with_sets(spec.centre, args.set))
+    spec = _spec(args.population, args.params, args.set)
     t0 = time.perf_counter()
     print(f"il2als: stratum biology of {args.n} virtual patients ({spec.centre.name}) and the paired expected effect "
           f"of {reg.name} ...", file=sys.stderr, flush=True)

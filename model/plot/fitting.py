@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from il2als.plot._common import _axes, _rows_of, _wants_log
 
-__all__ = ["plot_check", "plot_population_fit", "plot_observed_vs_predicted", "plot_residuals",
+__all__ = ["plot_waterfall", "plot_profiles", "plot_check", "plot_population_fit", "plot_observed_vs_predicted", "plot_residuals",
            "plot_individual_fit", "plot_ebe_distribution", "plot_vpc"]
 
 
@@ -192,3 +192,72 @@ def plot_vpc(vpc, observable: str, ax=None, log: bool | None = None):
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.25)
     return ax
+
+
+def plot_waterfall(result, ax=None):
+    """Final cost of every start of a multi-start fit, sorted (a waterfall): starts that end on one plateau found
+    the same optimum. Green: converged, red: stopped at the evaluation budget. Returns the Axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    starts = sorted(result.starts, key=lambda s: s.cost)
+    k = np.arange(1, len(starts) + 1)
+    costs = np.array([s.cost for s in starts])
+    ax.plot(k, costs, "-", color="grey")
+    ax.scatter(k, costs, c=["#2ca02c" if s.converged else "#d62728" for s in starts], zorder=3)
+    if costs.min() > 0 and costs.max() / costs.min() > 10:
+        ax.set_yscale("log")
+    _plain_ticks(ax.yaxis)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("start, sorted by final cost")
+    ax.set_ylabel("final cost 0.5·Σ residual² [1]")
+    ax.set_title(f"multi-start waterfall: {len(starts)} starts", fontsize=10)
+    ax.legend(handles=[Line2D([], [], marker="o", ls="", color="#2ca02c", label="converged"),
+                       Line2D([], [], marker="o", ls="", color="#d62728", label="stopped at the budget")], fontsize=8)
+    ax.grid(alpha=0.25)
+    return ax
+
+
+def plot_profiles(result):
+    """Profile likelihoods: Δχ² = 2 Δcost against each free parameter (in its unit), the 95% threshold
+    (χ²₁ = 3.84) and the estimate. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from il2als.fitting.optimize import CHI2_95
+    from il2als.inputs.units import unit_label
+
+    names = list(result.profiles)
+    ncol = min(4, len(names))
+    nrow = int(np.ceil(len(names) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), constrained_layout=True, squeeze=False)
+    for i, (ax, name) in enumerate(zip(axes.flat, names)):
+        grid, costs = result.profiles[name]
+        f = result.problem.free[result.problem.names.index(name)]
+        ax.plot(f.from_scale(np.asarray(grid)), 2 * (np.asarray(costs) - result.cost), "o-", ms=3,
+                label="profile")
+        ax.axhline(CHI2_95, color="#d62728", ls="--", lw=1, label=f"95% threshold (Δχ² = {CHI2_95:.2f})")
+        ax.axvline(float(f.from_scale(result.x[result.problem.names.index(name)])), color="grey", lw=0.8,
+                   label="estimate")
+        ax.set_xscale("log" if f.scale == "log" else "linear")
+        _plain_ticks(ax.xaxis)
+        ax.set_xlabel(f"{name} [{unit_label(f.unit)}]", fontsize=8)
+        if i % ncol == 0:
+            ax.set_ylabel("Δχ² [1]", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    return fig
+
+
+def _plain_ticks(axis) -> None:
+    """Major ticks as plain numbers (``0.3``, ``2000``, not ``3×10⁻¹``), no labels on minor log ticks, no offset."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.6g}"))
+    axis.set_minor_formatter(NullFormatter())
+

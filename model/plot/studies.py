@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 from il2als.plot._common import _CYCLE, _colour
-from il2als.results.metrics import PNFH_CUTOFFS
+from il2als.results.metrics import PNFH_CUTOFFS, stratum_labels
 
-__all__ = ["plot_scenario", "plot_regimen_comparison", "plot_population", "plot_waterfall", "plot_profiles",
-           "plot_stratum_biology"]
+__all__ = ["plot_scenario", "plot_regimen_comparison", "plot_population", "plot_stratum_biology"]
 
 
 
@@ -36,7 +35,9 @@ def plot_scenario(result, title: str = ""):
     for ax in axes.flat:
         ax.set_xlabel("time [day]")
         ax.grid(alpha=0.25)
-    handles = [Line2D([], [], color=_colour(g, i), lw=2, label=f"{g} (median, 5-95%)") for i, g in enumerate(groups)]
+    names = stratum_labels(getattr(result, "cutoffs", PNFH_CUTOFFS))
+    handles = [Line2D([], [], color=_colour(g, i), lw=2, label=f"{names.get(g, g)} (median, 5-95%)")
+               for i, g in enumerate(groups)]
     handles += [Line2D([], [], color="grey", ls="--", label=ref)]
     handles += [Line2D([], [], color="grey", ls="-", label=r.name) for r in result.regimens[1:]]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False)
@@ -124,49 +125,6 @@ def plot_population(slope, pnfh, nfl_serum, age, cutoffs=PNFH_CUTOFFS, targets=N
     return fig
 
 
-def plot_waterfall(result, ax=None):
-    """Final cost of every start, sorted (a waterfall); returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    costs = np.sort([s.cost for s in result.starts])
-    conv = [s.converged for s in sorted(result.starts, key=lambda s: s.cost)]
-    ax.plot(np.arange(1, len(costs) + 1), costs, "-", color="grey")
-    ax.scatter(np.arange(1, len(costs) + 1), costs, c=["#2ca02c" if c else "#d62728" for c in conv], zorder=3)
-    ax.set_yscale("log")
-    ax.set_xlabel("start (sorted by final cost)")
-    ax.set_ylabel("final cost 0.5·Σ residual²")
-    ax.set_title("multi-start waterfall (green: converged)", fontsize=10)
-    ax.grid(alpha=0.25)
-    return ax
-
-
-def plot_profiles(result):
-    """Profile likelihoods (Δχ² against each parameter) with the 95% threshold; returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    from il2als.fitting.optimize import CHI2_95
-
-    names = list(result.profiles)
-    ncol = min(4, len(names))
-    nrow = int(np.ceil(len(names) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), constrained_layout=True, squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        grid, costs = result.profiles[name]
-        f = result.problem.free[result.problem.names.index(name)]
-        ax.plot(f.from_scale(np.asarray(grid)), 2 * (np.asarray(costs) - result.cost), "o-", ms=3)
-        ax.axhline(CHI2_95, color="#d62728", ls="--", lw=1)
-        ax.axvline(float(f.from_scale(result.x[result.problem.names.index(name)])), color="grey", lw=0.8)
-        ax.set_xscale("log" if f.scale == "log" else "linear")
-        ax.set_title(f"{name} [{f.unit}]", fontsize=8)
-        ax.set_ylabel("Δχ²", fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    return fig
-
-
 def plot_stratum_biology(biology, effect=None, title: str = ""):
     """Per CSF-pNfH stratum: how the motor-neuron loss splits (Treg-suppressible microglial, Treg-refractory,
     cell-autonomous) and the share IL-2 could reach; with ``effect`` (an ExpectedEffect), the paired expected
@@ -174,7 +132,7 @@ def plot_stratum_biology(biology, effect=None, title: str = ""):
     import matplotlib.pyplot as plt
 
     strata = list(biology.strata)
-    labels = {"very_low": "< 750", "low": "750-3700", "high": "> 3700"}
+    labels = stratum_labels(biology.cutoffs)
     v = biology.values
     ncol = 2 if effect is not None else 1
     fig, axes = plt.subplots(1, ncol, figsize=(5.2 * ncol, 4.2), constrained_layout=True, squeeze=False)
@@ -189,7 +147,7 @@ def plot_stratum_biology(biology, effect=None, title: str = ""):
         bottom += h
     reach = np.array([v[s]["reachable_share"] for s in strata])
     ax.plot(x, reach, "kD", label="reachable by IL-2 (function at ceiling)")
-    ax.set_xticks(x, [f"{labels[s]} pg/mL\nn = {v[s]['n']}\nloss {v[s]['loss_rate']:.1f} %/month" for s in strata],
+    ax.set_xticks(x, [f"{labels[s]}\nn = {v[s]['n']}\nloss {v[s]['loss_rate']:.1f} %/month" for s in strata],
                   fontsize=8)
     ax.set_xlabel("baseline CSF pNfH stratum")
     ax.set_ylabel("share of the motor-neuron loss rate [1] (medians)")
@@ -201,7 +159,7 @@ def plot_stratum_biology(biology, effect=None, title: str = ""):
         hr = [effect.hr[g] for g in groups]
         ax2.barh(np.arange(len(groups))[::-1], hr, color="#2ca02c", height=0.5)
         ax2.axvline(1.0, color="k", lw=0.8)
-        ax2.set_yticks(np.arange(len(groups))[::-1], ["overall"] + [f"{labels[s]} pg/mL" for s in strata], fontsize=8)
+        ax2.set_yticks(np.arange(len(groups))[::-1], ["overall"] + [labels[s] for s in strata], fontsize=8)
         for i, h in zip(np.arange(len(groups))[::-1], hr):
             if np.isfinite(h):
                 ax2.text(h, i, f" {h:.2f}", va="center", fontsize=8)

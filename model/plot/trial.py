@@ -10,35 +10,49 @@ __all__ = ["plot_km", "plot_forest", "plot_power", "plot_schedule_search", "plot
 
 
 
-def plot_km(result, title: str = ""):
-    """Kaplan-Meier curves by arm, overall and per CSF-pNfH stratum, pooled over replicates (lifelines)."""
+def plot_km(result, title: str = "", at_risk_every: float = 90.0):
+    """Kaplan-Meier curves by arm, overall and per CSF-pNfH stratum (cut-offs in the panel titles), from
+    :meth:`TrialResult.km_curves`: the median across virtual trials, a band holding 95% of them (how much one trial
+    of this size varies; no band for a single trial), and the median numbers at risk every ``at_risk_every`` days
+    under each panel. Returns the Figure."""
     import matplotlib.pyplot as plt
-    from lifelines import KaplanMeierFitter
 
-    from il2als.results.metrics import STRATA
+    from il2als.results.metrics import STRATA, stratum_labels
 
-    reps = result.replicates
-    arm = np.concatenate([r.arm for r in reps])
-    st = np.concatenate([r.stratum for r in reps])
-    T = np.concatenate([r.time for r in reps])
-    E = np.concatenate([r.event for r in reps])
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True, sharex=True, sharey=True)
-    cuts = result.design.pnfh_cutoffs
-    labels = {"overall": "all patients", "very_low": f"CSF pNfH < {cuts[0]:g} pg/mL",
-              "low": f"CSF pNfH {cuts[0]:g}-{cuts[1]:g} pg/mL", "high": f"CSF pNfH > {cuts[1]:g} pg/mL"}
+    km = result.km_curves()
+    t = km["time"]
+    n_rep = len(result.replicates)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.6), constrained_layout=True, sharex=True, sharey=True)
+    labels = {"overall": "all patients", **stratum_labels(result.design.pnfh_cutoffs)}
+    ticks = np.arange(0.0, t[-1] + 1e-9, at_risk_every)
+    arms = (("placebo", "placebo", "#555555"), ("il2", result.regimen.name, "#d62728"))
     for ax, key in zip(axes.flat, ("overall",) + STRATA):
-        sel = np.ones_like(arm, bool) if key == "overall" else st == STRATA.index(key)
-        for a, name, c in ((0, "placebo", "#555555"), (1, result.regimen.name, "#d62728")):
-            k = sel & (arm == a)
-            if k.sum() == 0:
+        lines = []
+        for arm, name, c in arms:
+            cur = km.get((key, arm))
+            if cur is None:
                 continue
-            kmf = KaplanMeierFitter().fit(T[k], E[k], label=f"{name} (n={k.sum()})")
-            kmf.plot_survival_function(ax=ax, color=c, ci_show=True)
-        ax.set_title(f"{labels[key]} — pooled over {len(reps)} virtual trial(s)", fontsize=10)
-        ax.set_xlabel("time since randomisation [day]")
+            ax.step(t, cur["median"], where="post", color=c, lw=1.5, label=f"{name} (median n {cur['n']:.0f} per trial)")
+            if n_rep > 1:
+                ax.fill_between(t, cur["low"], cur["high"], step="post", color=c, alpha=0.15, lw=0)
+            at = np.interp(ticks, t, cur["at_risk"])
+            lines.append((name, c, at))
+        what = f"median of {n_rep} virtual trials, band: 95% of trials" if n_rep > 1 else "one virtual trial"
+        ax.set_title(f"{labels[key]}\n{what}", fontsize=9.5)
         ax.set_ylabel("survival [1]")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.25)
+        ax.legend(fontsize=8, loc="lower left")
+        # numbers at risk, as in a trial report: one row per arm under the axis
+        for row, (name, c, at) in enumerate(lines):
+            ax.annotate("at risk", xy=(0, 0), xycoords="axes fraction", xytext=(-4, -30 - 11 * row),
+                        textcoords="offset points", ha="right", fontsize=7, color=c) if row == 0 else None
+            for x, v in zip(ticks, at):
+                ax.annotate(f"{v:.0f}", xy=(x, 0), xycoords=("data", "axes fraction"), xytext=(0, -30 - 11 * row),
+                            textcoords="offset points", ha="center", fontsize=7, color=c)
+    for ax in axes[-1]:
+        ax.set_xlabel("time since randomisation [day]", labelpad=30)
+        ax.set_xticks(ticks)
     if title:
         fig.suptitle(title, fontsize=11)
     return fig

@@ -5,6 +5,7 @@ from il2als._lazy import attach
 
 #: public name -> the submodule that defines it
 _EXPORTS = {
+    **dict.fromkeys(("PopulationResult",), "batch"),
     **dict.fromkeys(("DAYS_PER_MONTH", "STRATA", "PNFH_CUTOFFS", "stratum_of", "stratum_labels",
                     "slope_from_baseline", "least_squares_slope",), "metrics"),
     **dict.fromkeys(("Trajectory", "summarise",), "trajectory"),

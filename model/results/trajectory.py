@@ -123,6 +123,13 @@ class Trajectory:
                 fh.write(text)
         return text
 
+    def plot(self, names: "list[str] | tuple[str, ...]" = ("treg_pct_cd4", "ccl2_plasma", "nfl_serum", "alsfrs_r"),
+             ax=None):
+        """One panel per output against days, with units and dose ticks (:func:`il2als.plot.plot_trajectory`)."""
+        from il2als.plot.trajectories import plot_trajectory
+
+        return plot_trajectory(self, names, ax=ax)
+
     def to_dataframe(self, names: list[str] | None = None):
         """A pandas DataFrame with headers ``name [unit]`` (needs pandas)."""
         try:

@@ -6,11 +6,11 @@ from il2als._lazy import attach
 
 #: public name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys(("BatchOptions", "PopulationResult", "parameter_matrix", "output_times", "population_baselines",
-                    "simulate_population", "SKIP_ADVICE", "diagnose", "print_progress",), "batch"),
+    **dict.fromkeys(("BatchOptions", "parameter_matrix", "population_baselines",
+                    "simulate_population", "SKIP_ADVICE", "diagnose",), "batch"),
     **dict.fromkeys(("DoseEvents", "dose_events",), "events"),
     **dict.fromkeys(("predict_observations", "observation_values",), "observations"),
-    **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "integrate",
+    **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
                     "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate",), "single"),
 }
 

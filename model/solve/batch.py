@@ -9,9 +9,8 @@ memory stays bounded, and returns only the outputs asked for on the output grid.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,13 +19,14 @@ from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from il2als.errors import Il2alsError, SolverError, did_you_mean
 from il2als.inputs.parameters import ParameterSet
-from il2als.solve.single import NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative, output_grid, suspect_states
+from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative,
+                                 output_grid, output_times, suspect_states)
 from il2als.solve.events import dose_events
+from il2als.results.batch import PopulationResult
 from il2als.results.trajectory import _factor
-from il2als.inputs.units import unit_label
 
-__all__ = ["BatchOptions", "PopulationResult", "parameter_matrix", "output_times", "population_baselines",
-           "simulate_population", "SKIP_ADVICE", "diagnose", "print_progress"]
+__all__ = ["BatchOptions", "parameter_matrix", "population_baselines",
+           "simulate_population", "SKIP_ADVICE", "diagnose"]
 
 
 @dataclass(frozen=True)
@@ -51,35 +51,6 @@ class BatchOptions:
             raise Il2alsError(f"on_failure = {self.on_failure!r} must be 'fail' or 'skip'")
         if not (self.chunk >= 1 and self.max_steps >= 1 and self.first_step > 0):
             raise Il2alsError("chunk, max_steps and first_step must be positive")
-
-
-@dataclass(frozen=True, eq=False)
-class PopulationResult:
-    """Outputs of N patients on a common grid: ``values[name]`` has shape ``(N, n_times)`` in ``units[name]``.
-
-    ``status[i]`` is 0 for a patient that ran, otherwise the engine's failure code; ``failures`` lists the
-    failed patients with the reason (only with ``on_failure="skip"``).
-    """
-
-    time: np.ndarray
-    values: dict[str, np.ndarray]
-    units: dict[str, str]
-    status: np.ndarray
-    failures: tuple[str, ...] = ()
-    steps: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise Il2alsError(f"output '{name}' was not asked for{did_you_mean(name, self.values)}") from None
-
-    @property
-    def n(self) -> int:
-        return len(self.status)
-
-    def header(self, name: str) -> str:
-        return f"{name} [{unit_label(self.units[name])}]"
 
 
 def parameter_matrix(params: "Sequence[ParameterSet] | np.ndarray", model: CompiledModel) -> np.ndarray:
@@ -125,32 +96,6 @@ def _dosing_parameters(model: CompiledModel) -> list[int]:
     for r in model.mechanism.dose_routes:
         names |= {n for n in (r.bioavailability, r.lag) if n} | {str(x) for x in r.scale.free_symbols}
     return sorted(model.parameter_index(n) for n in names)
-
-
-def output_times(times: object) -> np.ndarray:
-    """Explicit output times in days (from a pint Quantity array or plain days): finite, >= 0, strictly
-    increasing, starting at 0 (added when absent), and ending after 0."""
-    import pint
-
-    if isinstance(times, pint.Quantity):
-        try:
-            t = np.asarray(times.to("day").magnitude, dtype=float).ravel()
-        except pint.DimensionalityError:
-            raise Il2alsError(f"output times in '{times.units}' are not times; give days, hours, ...") from None
-    else:
-        try:
-            t = np.asarray(times, dtype=float).ravel()
-        except (TypeError, ValueError):
-            raise Il2alsError("output times must be numbers (days) or a pint time array") from None
-    if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise Il2alsError("output times must be finite, >= 0 and not empty")
-    if np.any(np.diff(t) <= 0):
-        raise Il2alsError("output times must be strictly increasing; sort them and drop repeats")
-    if t[0] > 0:
-        t = np.concatenate([[0.0], t])
-    if t[-1] <= 0:
-        raise Il2alsError("output times must reach beyond 0")
-    return t
 
 
 def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -305,10 +250,3 @@ def diagnose(model: CompiledModel, p: np.ndarray, Y: np.ndarray, t_out: np.ndarr
            if not (base.get(n).plausible[0] <= v <= base.get(n).plausible[1])]
     return (f"states gone wrong after t = {t:.6g} day: {', '.join(bad)}; parameters outside their plausible ranges: "
             f"{'; '.join(odd) if odd else 'none'}")
-
-
-def print_progress(label: str) -> Callable[[int, int], None]:
-    """A progress callback that prints 'label: done/total' to stderr."""
-    def cb(done: int, total: int) -> None:
-        print(f"il2als: {label}: {done}/{total} patients", file=sys.stderr, flush=True)
-    return cb

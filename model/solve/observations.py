@@ -35,7 +35,7 @@ def predict_observations(data: Dataset, P: np.ndarray, k: int = 1, model: Compil
 
 
 def observation_values(data: Dataset, res, k: int = 1) -> np.ndarray:  # noqa: ANN001
-    """``(k, n_observations)`` values of a :class:`~il2als.population.PopulationResult` over ``k x`` the dataset's
+    """``(k, n_observations)`` values of a :class:`~il2als.results.batch.PopulationResult` over ``k x`` the dataset's
     IDs whose output times include every observation time (checked: never an interpolation)."""
     ids = data.ids
     obs_t = np.array([o.time for o in data.observations])

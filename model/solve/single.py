@@ -24,7 +24,7 @@ from il2als.results.trajectory import Trajectory
 from il2als.inputs.units import to_unit
 from il2als.solve.events import BOLUS, DoseEvents, RESET, STEADY_STATE, dose_events
 
-__all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "integrate",
+__all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
            "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate"]
 
 
@@ -135,6 +135,32 @@ def output_grid(duration: float, step: float) -> np.ndarray:
     t = np.arange(n + 1) * step
     if duration - t[-1] > 1e-9 * max(1.0, duration):
         t = np.append(t, duration)
+    return t
+
+
+def output_times(times: object) -> np.ndarray:
+    """Explicit output times in days (from a pint Quantity array or plain days): finite, >= 0, strictly
+    increasing, starting at 0 (added when absent), and ending after 0."""
+    import pint
+
+    if isinstance(times, pint.Quantity):
+        try:
+            t = np.asarray(times.to("day").magnitude, dtype=float).ravel()
+        except pint.DimensionalityError:
+            raise Il2alsError(f"output times in '{times.units}' are not times; give days, hours, ...") from None
+    else:
+        try:
+            t = np.asarray(times, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise Il2alsError("output times must be numbers (days) or a pint time array") from None
+    if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise Il2alsError("output times must be finite, >= 0 and not empty")
+    if np.any(np.diff(t) <= 0):
+        raise Il2alsError("output times must be strictly increasing; sort them and drop repeats")
+    if t[0] > 0:
+        t = np.concatenate([[0.0], t])
+    if t[-1] <= 0:
+        raise Il2alsError("output times must reach beyond 0")
     return t
 
 
@@ -299,16 +325,41 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
     )
 
 
+def _initial_state(initial: object, p: np.ndarray, model: CompiledModel) -> np.ndarray:
+    """The starting state named or given by ``initial`` (see :func:`simulate`), checked."""
+    if isinstance(initial, str):
+        if initial.strip().lower().replace("_", "-") in ("steady-state", "baseline"):
+            return baseline_state(p, model)
+        raise Il2alsError(f"initial '{initial}' is not known; give 'steady-state', a state vector or a Trajectory")
+    if isinstance(initial, Trajectory):
+        if initial.state_names != model.state_names:
+            raise Il2alsError("initial: the Trajectory comes from another model (its states differ); start from "
+                              "'steady-state' or give a state vector")
+        y0 = np.array(initial.states[-1], dtype=float)
+    else:
+        y0 = np.asarray(initial, dtype=float)
+    if y0.shape != (len(model.state_names),) or not np.all(np.isfinite(y0)) or np.any(y0 < 0):
+        raise Il2alsError(f"initial state must be {len(model.state_names)} finite, non-negative numbers (canonical "
+                          f"units, in the order {', '.join(model.state_names[:3])}, ...)")
+    return y0
+
+
 def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = "640 day", *,
-             step: object = "1 day", options: SolverOptions = SolverOptions(),
-             model: CompiledModel | None = None) -> Trajectory:
-    """Simulate one patient from baseline under ``regimen`` for ``duration``, reporting every ``step``.
+             step: object = "1 day", times: object = None, initial: "str | np.ndarray | Trajectory" = "steady-state",
+             options: SolverOptions = SolverOptions(), model: CompiledModel | None = None) -> Trajectory:
+    """Simulate one patient from ``initial`` under ``regimen`` for ``duration``, reporting every ``step``.
 
     Parameters
     ----------
     params : the patient's parameter set (e.g. ``load_parameters("slow")``).
-    regimen : a :class:`Regimen`, a name (``"mirocals"``), a CSV path or a sentence.
+    regimen : a :class:`Regimen`, a name (``"mirocals"``), a CSV path or a sentence; dose times count from the
+        start of this simulation.
     duration, step : quantities with a time unit (``"640 day"``, ``"1 hour"``).
+    times : optional output times instead of the ``duration``/``step`` grid: a pint Quantity array or days,
+        increasing (0 is added if absent); the simulation ends at the last one.
+    initial : where the patient starts: ``"steady-state"`` (the untreated baseline of ``params``, the default), a
+        state vector ``(n_states,)`` in canonical units, or a :class:`Trajectory` (continue from its last state,
+        e.g. with other parameters or another regimen).
     options : solver settings (keyword only).
 
     Returns
@@ -317,15 +368,19 @@ def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = 
     """
     model = model or default_model()
     reg = as_regimen(regimen)
-    T, dt = check_grid(duration, step)
+    if times is None:
+        T, dt = check_grid(duration, step)
+        t_out = output_grid(T, dt)
+    else:
+        t_out = output_times(times)
+        T = float(t_out[-1])
     p = params.vector(model)
     ev = dose_events(p, reg, model)
     late = reg.times() > T
     if np.any(late):
         warnings.warn(f"{int(late.sum())} of {len(reg)} doses fall after the end of the simulation (day {T:g}) and are "
                       "ignored", DurationWarning, stacklevel=2)
-    y0 = baseline_state(p, model)
-    t_out = output_grid(T, dt)
+    y0 = _initial_state(initial, p, model)
     Y = integrate(model, p, y0, ev, t_out, options, label=f"{params.name}: ")
     amounts = reg.amounts_iu(p[model.parameter_index("body_surface_area")],
                              p[model.parameter_index("aldesleukin_specific_activity")])

@@ -44,6 +44,7 @@ class StratumBiology:
 
     strata: tuple[str, ...]
     values: dict[str, dict[str, float]]  # stratum -> column -> median
+    cutoffs: tuple[float, float] = PNFH_CUTOFFS  # CSF-pNfH stratum boundaries [pg/mL]
 
     def rows(self) -> list[dict[str, object]]:
         return [{"stratum": s, **{f"{k} [{BIOLOGY_UNITS[k]}]": v for k, v in self.values[s].items()}}

@@ -56,6 +56,35 @@ class ScenarioResult:
     units: dict[str, str]
     regimens: tuple[Regimen, ...]
 
+    def to_rows(self) -> list[dict]:
+        """The summary table: one row per group and arm, each metric's median and 5-95% range of patients, the
+        unit in every header (``alsfrs_r_slope [points/month] median``)."""
+        return [dict(r) for r in self.rows]
+
+    def effect_rows(self) -> list[dict]:
+        """Paired effects (each patient under IL-2 minus the same patient under the reference arm) per group."""
+        return [dict(r) for r in self.effects]
+
+    def to_dataframe(self, outputs: "list[str] | None" = None):
+        """The curves as a long pandas DataFrame: ``group, arm, patient, time [day]`` and one ``name [unit]``
+        column per output (default: every simulated output). Needs pandas."""
+        import pandas as pd
+
+        from il2als.inputs.units import unit_label
+
+        frames = []
+        for (g, arm), values in self.curves.items():
+            names = outputs or list(values)
+            n, T = values[names[0]].shape
+            cols = {"group": g, "arm": arm, "patient": np.repeat(np.arange(1, n + 1), T),
+                    "time [day]": np.tile(self.time, n)}
+            for name in names:
+                if name not in values:
+                    raise Il2alsError(f"output '{name}' was not simulated; give one of {', '.join(values)}")
+                cols[f"{name} [{unit_label(self.units[name])}]"] = values[name].reshape(-1)
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
 
 def _metrics(v: dict[str, np.ndarray], t: np.ndarray) -> dict[str, np.ndarray]:
     tp = v["treg_pct_cd4"]

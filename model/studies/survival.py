@@ -9,7 +9,7 @@ import numpy as np
 
 from il2als.results.metrics import DAYS_PER_MONTH
 
-__all__ = ["alsfrs_mixed_model", "cafs_test", "interaction_p", "POWER_TEST", "power_share"]
+__all__ = ["kaplan_meier", "alsfrs_mixed_model", "cafs_test", "interaction_p", "POWER_TEST", "power_share"]
 
 
 _Z975 = 1.959963984540054  # the normal quantile lifelines uses for 95% intervals
@@ -305,6 +305,29 @@ def _logrank(T, E, arm) -> float:
     if v.sum() <= 0:
         return math.nan
     return float(chi2.sf((d1.sum() - e1.sum()) ** 2 / v.sum(), 1))
+
+
+def kaplan_meier(T: np.ndarray, E: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier survival and the number at risk at each day of ``grid``.
+
+    Parameters
+    ----------
+    T : (n,) event or censoring times [day]; E : (n,) True where the patient died; grid : (G,) days.
+
+    Returns
+    -------
+    survival (G,) [1], right-continuous as lifelines' estimate (equal to :func:`_km_at` at every point), and
+    at_risk (G,) [patients], the patients with ``T >= day``."""
+    T, E, grid = np.asarray(T, float), np.asarray(E, bool), np.asarray(grid, float)
+    at_risk = (T[None, :] >= grid[:, None]).sum(1)
+    times = np.unique(T[E])
+    if len(times) == 0:
+        return np.ones(len(grid)), at_risk
+    n = (T[None, :] >= times[:, None]).sum(1)
+    d = ((T[None, :] == times[:, None]) & E[None, :]).sum(1)
+    S = np.cumprod(1.0 - d / n)
+    k = np.searchsorted(times, grid, side="right") - 1
+    return np.where(k >= 0, S[np.maximum(k, 0)], 1.0), at_risk
 
 
 def _km_at(T, E, day) -> float:

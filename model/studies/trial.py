@@ -27,9 +27,9 @@ from il2als.errors import Il2alsError
 from il2als.studies.parallel import run_tasks
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.results.metrics import STRATA, stratum_of
-from il2als.studies.survival import POWER_TEST, _cox, _km_at, _logrank, alsfrs_mixed_model, cafs_test, interaction_p, power_share
+from il2als.studies.survival import kaplan_meier, POWER_TEST, _cox, _km_at, _logrank, alsfrs_mixed_model, cafs_test, interaction_p, power_share
 
-__all__ = ["TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes", "Replicate",
+__all__ = ["SUMMARY_UNITS", "summary_unit", "TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes", "Replicate",
            "analyse", "run_replicate", "TrialResult", "run_trial", "power_curve"]
 
 
@@ -314,6 +314,103 @@ class TrialResult:
                       "follow_up_days": "day", "power": "1 (share of replicates)"},
         }
         return {**core, **extra}
+
+    def summary_rows(self, summary: dict | None = None) -> list[dict]:
+        """:meth:`summary` (or a summary extended by the caller) as rows ``quantity, value, unit``: nested keys joined
+        by '.', a ``[low, high]`` pair as ``.low`` / ``.high``; each unit from :data:`SUMMARY_UNITS`."""
+        rows: list[dict] = []
+
+        def walk(prefix: str, v: object) -> None:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if not (prefix == "" and k == "units"):
+                        walk(f"{prefix}.{k}" if prefix else str(k), x)
+            elif isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+                walk(f"{prefix}.low", v[0])
+                walk(f"{prefix}.high", v[1])
+            else:
+                rows.append({"quantity": prefix, "value": v, "unit": summary_unit(prefix)})
+
+        walk("", self.summary() if summary is None else summary)
+        return rows
+
+    def replicate_rows(self) -> list[dict]:
+        """One row per replicate: overall Cox HR with its 95% interval, log-rank p, Kaplan-Meier survival at the end
+        of follow-up, mean ALSFRS-R slopes, and per stratum n, deaths, HR and log-rank p (units in the headers)."""
+        rows = []
+        for k, r in enumerate(self.replicates):
+            a = r.analysis
+            row = {"replicate": k, "hr [1]": a["hr"][0], "hr_lo [1]": a["hr"][1], "hr_hi [1]": a["hr"][2],
+                   "logrank_p [1]": a["logrank_p"], "survival_end_il2 [1]": a["survival_end"]["il2"],
+                   "survival_end_placebo [1]": a["survival_end"]["placebo"],
+                   "alsfrs_slope_il2 [points/month]": a["alsfrs_slope"]["il2"],
+                   "alsfrs_slope_placebo [points/month]": a["alsfrs_slope"]["placebo"]}
+            for st, b in a["by_stratum"].items():
+                row.update({f"{st}_n [patients]": b["n"], f"{st}_deaths [deaths]": b["deaths"], f"{st}_hr [1]": b["hr"][0],
+                            f"{st}_logrank_p [1]": b["logrank_p"]})
+            rows.append(row)
+        return rows
+
+    def km_curves(self, step_days: float = 7.0) -> dict:
+        """Kaplan-Meier curves per replicate, summarised across replicates (not pooled: the band is how much one
+        trial of this size varies), for ``overall`` and each stratum by arm (``placebo`` / ``il2``).
+
+        Returns ``{"time": (G,) days, (key, arm): {"median", "low", "high": (G,) survival [1] (2.5-97.5% of
+        replicates), "at_risk": (G,) median patients at risk, "n": median patients}}``."""
+        grid = np.arange(0.0, self.design.follow_up_days + 1e-9, step_days)
+        out: dict = {"time": grid}
+        for key in ("overall", *STRATA):
+            for a, arm in ((0, "placebo"), (1, "il2")):
+                S, R, n = [], [], []
+                for r in self.replicates:
+                    k = (r.arm == a) if key == "overall" else (r.arm == a) & (r.stratum == STRATA.index(key))
+                    if k.sum() == 0:
+                        continue
+                    s_, at = kaplan_meier(r.time[k], r.event[k], grid)
+                    S.append(s_)
+                    R.append(at)
+                    n.append(int(k.sum()))
+                if not S:
+                    continue
+                S = np.array(S)
+                out[(key, arm)] = {"median": np.median(S, 0), "low": np.percentile(S, 2.5, 0),
+                                   "high": np.percentile(S, 97.5, 0), "at_risk": np.median(np.array(R), 0),
+                                   "n": float(np.median(n)), "replicates": len(S)}
+        return out
+
+    def to_dataframe(self):
+        """:meth:`replicate_rows` as a pandas DataFrame (needs pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.replicate_rows())
+
+
+#: the unit of each quantity of :meth:`TrialResult.summary`, by the last part of its key that names one (first
+#: match from the end: ``hr_by_stratum.low.alsfrs_slope.il2`` is a slope); '' for text and identifiers
+SUMMARY_UNITS = {
+    "alsfrs_slope": "points/month", "alsfrs_slope_effect": "points/month", "alsfrs_slope_by_stratum": "points/month",
+    "share_significant_benefit": "1", "estimable_replicates": "replicates", "n_median": "patients",
+    "deaths_median": "deaths", "n_per_arm": "patients", "expected_n": "patients", "total": "patients",
+    "follow_up_days": "day", "dropout_per_year": "1/year", "replicates": "replicates", "alpha": "1",
+    "median_p": "1", "median_probability_il2_ranks_higher": "1", "share_below_alpha": "1",
+    "hr_overall": "1", "hr_overall_adjusted": "1", "hr_by_stratum": "1", "expected_hr_overall": "1",
+    "expected_hr_by_stratum": "1", "interaction_p": "1", "cafs": "1", "power_overall": "1",
+    "power_overall_ci95": "1", "power_by_stratum": "1", "power_by_stratum_ci95": "1", "survival_end": "1",
+}
+
+
+def summary_unit(key: str) -> str:
+    """The unit of summary quantity ``key`` (see :data:`SUMMARY_UNITS`); survival_<days>d blocks are shares."""
+    parts = key.split(".")
+    if parts[-1] in ("test", "first", "description", "summary", "name") or key in (
+            "design", "seed", "power_test", "alsfrs_analysis", "parameter_set"):
+        return ""
+    for part in reversed(parts):
+        if part in SUMMARY_UNITS:
+            return SUMMARY_UNITS[part]
+        if part.startswith("survival_") and part.endswith("d"):
+            return "1"
+    return ""
 
 
 def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
