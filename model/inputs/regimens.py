@@ -25,7 +25,7 @@ from il2als.inputs.textfiles import csv_rows, read_text
 from il2als.inputs.units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to_iu, parse_unit, quantity, to_unit
 
 __all__ = ["MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "DoseWarning", "Dose", "Regimen",
-           "none", "bolus", "course", "cycles", "custom", "SENTENCE_FORMS", "parse_regimen", "named",
+           "none", "bolus", "course", "cycles", "on_days", "custom", "WEEKLY_DAYS", "SENTENCE_FORMS", "parse_regimen", "named",
            "read_regimen_csv", "as_regimen", "regimen"]
 
 #: No IL-2 regimen gives more than this in one injection (high-dose IV is ~50 MIU); larger is a unit slip.
@@ -253,6 +253,41 @@ def cycles(amount: object, days_on: int, period: object, n_cycles: int, start: o
     return Regimen(doses, "cycles")
 
 
+def on_days(amount: object, days: "list[int] | tuple[int, ...]", period: object, n_cycles: int | None = None,
+            start: object = "0 day", span: object = None) -> Regimen:
+    """Doses of ``amount`` on ``days`` of every ``period`` (days counted from 1: day 1 is the period's first day),
+    for ``n_cycles`` periods, or for ``span`` (doses falling within it), from ``start``.
+
+    ``on_days("3 MIU", [1, 4], "7 day", span="8 week")`` is "3 MIU twice weekly for 8 weeks" (days 1 and 4 of
+    each week, as twice-weekly injections are scheduled: 16 doses)."""
+    days = list(days)
+    if not days or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in days):
+        raise RegimenError(f"dosing days {days!r} must be whole numbers >= 1 (day 1 is the first day of a period)")
+    if any(b <= a for a, b in zip(days, days[1:])):
+        raise RegimenError(f"dosing days {days} must be increasing, each once")
+    p = _days(period, "period")
+    if days[-1] - 1 >= p:
+        raise RegimenError(f"day {days[-1]} does not fall within a period of {period}")
+    if (n_cycles is None) == (span is None):
+        raise RegimenError("give the number of cycles or the span (e.g. '8 weeks'), one of them")
+    if n_cycles is not None:
+        if not isinstance(n_cycles, int) or isinstance(n_cycles, bool) or n_cycles < 1:
+            raise RegimenError(f"number of cycles {n_cycles!r} must be a whole number >= 1")
+        k = n_cycles
+    else:
+        total = _days(span, "span")
+        k = int(math.ceil(total / p - 1e-9))
+    check_dose_count(k * len(days), f"{k} cycles of {len(days)} doses")
+    t0 = _days(start, "start")
+    v, u = _amount(amount)
+    offsets = [c * p + (d - 1) for c in range(k) for d in days]
+    if span is not None:
+        offsets = [o for o in offsets if o < total - 1e-9]
+        if not offsets:
+            raise RegimenError(f"no dosing day falls within {span}")
+    return Regimen(tuple(Dose(t0 + o, v, u) for o in offsets), "on days")
+
+
 def custom(times: list[object], amounts: list[object] | object) -> Regimen:
     """Doses at ``times`` (quantities) with ``amounts`` (one per time, or one for all)."""
     if not isinstance(amounts, (list, tuple)):
@@ -275,13 +310,25 @@ _PATTERNS = [
     ("every", re.compile(
         rf"^{_AMOUNT}\s+every (?P<interval>{_DUR})\s*(?:,|for|x)?\s*(?:(?P<n>\d+) doses?|(?P<span>{_DUR}))"
         rf"(?:,?\s+(?:starting|from|start) (?:at |on )?(?:day )?(?P<start>{_DUR}|{_NUM}))?$", re.I)),
+    ("on_days", re.compile(
+        rf"^{_AMOUNT}\s+on days? (?P<days>\d+(?:\s*(?:,|and|&)\s*\d+)*) every (?P<period>{_DUR})"
+        rf"\s*(?:,|for|x)?\s*(?:(?P<k>\d+) cycles?|(?P<span>{_DUR}))"
+        rf"(?:,?\s+(?:starting|from|start) (?:at |on )?(?:day )?(?P<start>{_DUR}|{_NUM}))?$", re.I)),
+    ("weekly", re.compile(
+        rf"^{_AMOUNT}\s+(?P<freq>once|twice|three times|thrice)?\s*(?:weekly|a week|per week)"
+        rf"\s*(?:,|for|x)?\s*(?:(?P<k>\d+) weeks?|(?P<span>{_DUR}))"
+        rf"(?:,?\s+(?:starting|from|start) (?:at |on )?(?:day )?(?P<start>{_DUR}|{_NUM}))?$", re.I)),
     ("once", re.compile(rf"^(?:single |one )?{_AMOUNT}(?:\s+once)?(?:\s+at (?:day )?(?P<at>{_DUR}|{_NUM}))?$", re.I)),
 ]
+#: days of the week a weekly frequency doses on (day 1 = the first day): the usual clinic schedules
+WEEKLY_DAYS = {"once": (1,), "twice": (1, 4), "three times": (1, 3, 5), "thrice": (1, 3, 5)}
 SENTENCE_FORMS = (
     "'2 MIU daily for 5 days every 28 days, 18 cycles'",
     "'1 MIU daily for 5 days'",
     "'0.26 MIU/m**2 every 3 days for 10 doses' (or 'for 8 weeks')",
     "'2 MIU once at 1 day'",
+    "'3 MIU twice weekly for 8 weeks' (days 1 and 4 of each week; once / three times weekly: days 1 / 1, 3, 5)",
+    "'2 MIU on days 1 and 4 every 7 days for 3 cycles' (or 'for 8 weeks')",
     "'none'",
 )
 
@@ -312,6 +359,17 @@ def parse_regimen(sentence: str) -> Regimen:
                 reg = cycles(amount, int(m["n"]), m["period"], int(m["k"]), start=start)
             else:
                 reg = course(amount, int(m["n"]), "1 day", start=start)
+        elif kind in ("on_days", "weekly"):
+            start = _time(m["start"], "start") if m["start"] else "0 day"
+            if kind == "on_days":
+                days = [int(d) for d in re.split(r"\s*(?:,|and|&)\s*", m["days"].strip())]
+                period = m["period"]
+                k = int(m["k"]) if m["k"] else None
+            else:
+                days = list(WEEKLY_DAYS[(m["freq"] or "once").lower()])
+                period = "7 day"
+                k = int(m["k"]) if m["k"] else None
+            reg = on_days(amount, days, period, k, start=start, span=None if k is not None else m["span"])
         elif kind == "every":
             start = _time(m["start"], "start") if m["start"] else "0 day"
             if m["n"]:

@@ -1,0 +1,229 @@
+"""The modeller's API (#15): package exports, typed results, output times and initial states, the regimen grammar,
+the one definition of slopes and strata, and --set on every command that simulates."""
+
+import importlib
+import warnings
+
+import numpy as np
+import pytest
+
+import il2als
+from il2als import Q_, load_parameters, load_population_spec, sample_population, simulate, simulate_population
+from il2als.errors import Il2alsError, RegimenError
+from il2als.inputs.regimens import course, cycles, on_days, parse_regimen
+from il2als.results.metrics import PNFH_CUTOFFS, slope_from_baseline, stratum_labels, stratum_of
+
+PACKAGES = ["compiler", "inputs", "solve", "results", "studies", "fitting", "export", "plot", "cli"]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_of_every_package_resolves(package):
+    mod = importlib.import_module(f"il2als.{package}")
+    assert mod.__all__, package
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None, f"il2als.{package}.{name}"
+    with pytest.raises(AttributeError):
+        mod.no_such_name  # noqa: B018
+
+
+def test_the_top_level_gives_the_verbs_and_each_is_the_object_its_package_defines():
+    from il2als.fitting.population_fit import fit_population
+    from il2als.studies.trial import run_trial
+
+    assert il2als.run_trial is run_trial and il2als.fit_population is fit_population
+    for name in il2als.__all__:
+        assert getattr(il2als, name) is not None, name
+
+
+# -- the regimen grammar: sentences parse into the objects the factories build ------------------------------
+@pytest.mark.parametrize("sentence, built", [
+    ("3 MIU twice weekly for 8 weeks", lambda: on_days("3 MIU", [1, 4], "7 day", span="8 week")),
+    ("1 MIU three times a week, 4 weeks", lambda: on_days("1 MIU", [1, 3, 5], "7 day", 4)),
+    ("1 MIU weekly for 3 weeks", lambda: on_days("1 MIU", [1], "7 day", 3)),
+    ("2 MIU on days 1 and 4 every 7 days for 3 cycles", lambda: on_days("2 MIU", [1, 4], "7 day", 3)),
+    ("2 MIU on days 1, 3 and 5 every 14 days for 4 weeks starting at day 7",
+     lambda: on_days("2 MIU", [1, 3, 5], "14 day", span="4 week", start="7 day")),
+    ("2 MIU daily for 5 days every 28 days for 3 cycles", lambda: cycles("2 MIU", 5, "28 day", 3)),
+])
+def test_regimen_sentences_equal_their_factories(sentence, built):
+    assert parse_regimen(sentence).doses == built().doses
+
+
+def test_twice_weekly_doses_on_days_1_and_4_of_each_week():
+    r = parse_regimen("3 MIU twice weekly for 8 weeks")
+    assert len(r) == 16
+    assert [d.time for d in r.doses[:4]] == [0.0, 3.0, 7.0, 10.0] and r.doses[-1].time == 7 * 7 + 3
+    assert {d.amount for d in r.doses} == {3e6} and {d.unit for d in r.doses} == {"IU"}
+    # "for 8 weeks" keeps the doses inside the span: a course of days 1 and 4 every 7 days for 53 days has 16 too
+    assert len(on_days("3 MIU", [1, 4], "7 day", span="53 day")) == 16
+    assert len(on_days("3 MIU", [1, 4], "7 day", span="52 day")) == 15  # day 53 (t = 52) is not inside 52 days
+
+
+@pytest.mark.parametrize("sentence, words", [
+    ("2 MIU on days 1 and 9 every 7 days, 2 cycles", "does not fall within a period"),
+    ("2 MIU on days 4 and 1 every 7 days, 2 cycles", "increasing"),
+    ("2 MIU on days 0 and 3 every 7 days, 2 cycles", ">= 1"),
+])
+def test_bad_day_patterns_are_one_line_refusals(sentence, words):
+    with pytest.raises(RegimenError, match=words):
+        parse_regimen(sentence)
+
+
+# -- output times, initial states, typed results ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def default_set():
+    return load_parameters("default")
+
+
+def test_simulate_at_given_times_equals_the_grid_at_those_times(default_set):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = simulate(default_set, "mirocals", "60 day", step="1 day")
+        at = simulate(default_set, "mirocals", times=Q_([1.0, 2.0, 30.0, 60.0], "day"))
+    assert list(at.time) == [0.0, 1.0, 2.0, 30.0, 60.0]
+    for name in ("treg_pct_cd4", "ccl2_plasma", "nfl_serum"):
+        np.testing.assert_allclose(at[name], grid[name][[0, 1, 2, 30, 60]], rtol=1e-5)
+
+
+def test_continuing_from_a_trajectory_equals_one_run(default_set):
+    reg = course("1 MIU", 5)
+    whole = simulate(default_set, reg, "90 day")
+    first = simulate(default_set, reg, "60 day")
+    rest = simulate(default_set, "none", "30 day", initial=first)
+    for name in ("treg_pct_cd4", "mn_reserve", "alsfrs_r"):
+        np.testing.assert_allclose(rest[name], whole[name][60:], rtol=1e-5)
+    with pytest.raises(Il2alsError, match="not known"):
+        simulate(default_set, "none", "1 day", initial="onset")
+    with pytest.raises(Il2alsError, match="finite, non-negative"):
+        simulate(default_set, "none", "1 day", initial=np.zeros(3))
+
+
+def test_population_result_long_dataframe_has_units_and_the_values(default_set):
+    res = simulate_population([default_set, default_set.updated(ec50_treg="3 IU/mL")], "mirocals", "10 day",
+                              outputs=["treg_pct_cd4", "ccl2_plasma"])
+    df = res.to_dataframe(ids=["A", "B"])
+    assert list(df.columns) == ["ID", "time [day]", "status", "treg_pct_cd4 [%]", "ccl2_plasma [pg/mL]"]
+    assert len(df) == 2 * len(res.time)
+    np.testing.assert_array_equal(df.loc[df.ID == "B", "treg_pct_cd4 [%]"].to_numpy(), res["treg_pct_cd4"][1])
+    with pytest.raises(Il2alsError, match="was not asked for"):
+        res.to_dataframe(outputs=["nfl_serum"])
+
+
+def test_trajectory_plot_labels_every_panel_with_its_unit(default_set):
+    import matplotlib.pyplot as plt
+
+    axes = simulate(default_set, course("1 MIU", 5), "40 day").plot(["treg_pct_cd4", "alsfrs_r"])
+    assert [a.get_ylabel() for a in axes] == ["treg_pct_cd4 [%]", "alsfrs_r [points]"]
+    assert axes[-1].get_xlabel() == "time [day]"
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def small_trial():
+    from il2als.studies.trial import design, run_trial
+    from dataclasses import replace
+
+    spec = load_population_spec().centred_on(load_parameters("mirocals-informed"))
+    return run_trial(replace(design("mirocals"), n_per_arm=40, alsfrs_analysis="slopes"), "mirocals", spec, 3, 5)
+
+
+def test_trial_summary_rows_carry_a_unit_for_every_number(small_trial):
+    rows = small_trial.summary_rows()
+    by = {r["quantity"]: r for r in rows}
+    assert by["hr_overall.median"]["unit"] == "1"
+    assert by["alsfrs_slope.il2"]["unit"] == "points/month"
+    assert by["hr_by_stratum.low.alsfrs_slope.placebo"]["unit"] == "points/month"
+    assert by["hr_by_stratum.low.n_median"]["unit"] == "patients"
+    assert by["follow_up_days"]["unit"] == "day" and by["dropout_per_year"]["unit"] == "1/year"
+    unitless = [r["quantity"] for r in rows if isinstance(r["value"], (int, float)) and not isinstance(r["value"], bool)
+                and r["unit"] == "" and r["quantity"] != "seed"]
+    assert unitless == [], unitless
+    reps = small_trial.to_dataframe()
+    assert len(reps) == 3 and "alsfrs_slope_il2 [points/month]" in reps.columns
+
+
+def test_km_curves_are_per_trial_and_equal_lifelines(small_trial):
+    from lifelines import KaplanMeierFitter
+
+    from il2als.studies.survival import kaplan_meier
+
+    r = small_trial.replicates[0]
+    grid = np.arange(0.0, 640.0, 7.0)
+    S, at_risk = kaplan_meier(r.time, r.event, grid)
+    ref = KaplanMeierFitter().fit(r.time, r.event).predict(grid).to_numpy()
+    np.testing.assert_allclose(S, ref, atol=1e-12)
+    assert at_risk[0] == len(r.time) and np.all(np.diff(at_risk) <= 0)
+    km = small_trial.km_curves()
+    overall = km[("overall", "il2")]
+    assert overall["replicates"] == 3 and np.all(overall["low"] <= overall["median"] + 1e-12)
+    assert np.all(overall["median"] <= overall["high"] + 1e-12)
+
+
+def test_scenario_result_long_dataframe():
+    from il2als.studies.scenario import slow_vs_fast
+
+    spec = load_population_spec()
+    res = slow_vs_fast("mirocals", spec, 4, 2, 30.0, profiles={p: load_parameters(p) for p in ("slow", "fast")})
+    df = res.to_dataframe(["alsfrs_r"])
+    assert set(df.group) == {"slow", "fast"} and set(df.arm) == {"placebo", "mirocals"}
+    assert len(df) == 2 * 2 * 4 * len(res.time) and "alsfrs_r [points]" in df.columns
+    assert all("[" in k for r in res.to_rows() for k in r if k not in ("group", "arm", "n"))
+
+
+# -- one definition of slopes and strata --------------------------------------------------------------------
+def test_slopes_and_strata_have_one_definition():
+    t = np.array([0.0, 30.4375, 60.875])
+    a = np.array([[40.0, 39.0, 38.0], [40.0, 38.0, 36.0]])
+    np.testing.assert_allclose(slope_from_baseline(a, t), [-1.0, -2.0])
+    np.testing.assert_allclose(slope_from_baseline(a, t, np.array([1, 2])), [-1.0, -2.0])
+    np.testing.assert_array_equal(stratum_of(np.array([749.9, 750.0, 3700.0, 3700.1])), [0, 1, 1, 2])
+    assert PNFH_CUTOFFS == (750.0, 3700.0)
+    assert stratum_labels()["low"] == "low (750-3700 pg/mL)"
+
+
+def test_the_cohorts_screening_alsfrs_comes_from_the_mechanism():
+    """The cohort used to re-implement ALSFRS-R; it now evaluates the mechanism's observable."""
+    spec = load_population_spec()
+    c = sample_population(spec, 30, np.random.default_rng(4))
+    from il2als.compiler.codegen import default_model
+
+    m = default_model()
+    n50 = c.params[:, m.parameter_index("alsfrs_reserve_half")]
+    h = c.params[:, m.parameter_index("alsfrs_hill")]
+    reserve = c.states[:, m.state_index("mn_reserve")]
+    # at randomisation the score from the observable equals 48 / (1 + (n50 / reserve)^h)
+    y = m.observe(np.zeros(len(c)), c.states, c.params.T)[:, m.observable_names.index("alsfrs_r")]
+    np.testing.assert_allclose(y, 48.0 / (1.0 + (n50 / reserve) ** h), rtol=1e-12)
+    assert np.all(c.covariates["alsfrs_r_screening"] >= y - 1e-9)  # scores only fall between screening and baseline
+
+
+# -- the command line: --set everywhere, messages in its own terms ------------------------------------------
+SIMULATING = ["simulate", "scenario slow-vs-fast", "trial", "compare-regimens", "power", "design-phase3", "population",
+              "biology", "check", "fit --problem pk_treg", "sensitivity", "export-sbml"]
+
+
+@pytest.mark.parametrize("command", SIMULATING)
+def test_every_command_that_simulates_takes_set(command):
+    from il2als.cli.main import build_parser
+
+    args = build_parser().parse_args([*command.split(), "--set", "ec50_treg=2 IU/mL", "--out", "x"])
+    assert args.set == ["ec50_treg=2 IU/mL"]
+
+
+def test_library_messages_name_arguments_and_the_cli_names_flags():
+    import argparse
+
+    from il2als.cli.main import _advice
+
+    msg = "no free parameters; name at least one in `free`, e.g. ka"
+    assert _advice(msg, argparse.Namespace(free="")) == "no free parameters; name at least one in --free, e.g. ka"
+    assert _advice(msg, argparse.Namespace()) == "no free parameters; name at least one in free, e.g. ka"
+
+
+def test_a_bad_set_is_one_line_and_exit_2(tmp_path, capsys):
+    from il2als.cli.main import main
+
+    assert main(["population", "--n", "5", "--set", "bogus=1", "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'bogus'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
