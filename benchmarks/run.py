@@ -27,8 +27,8 @@ def main() -> None:
 
     from il2als import SolverOptions, load_parameters, simulate
     from il2als.inputs.population_spec import load_population_spec
-    from il2als.studies.cohort import sample_population
     from il2als.solve.batch import simulate_population
+    from il2als.studies.cohort import sample_population
     from il2als.studies.trial import design, run_trial
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -136,8 +136,8 @@ def roadrunner_per_patient(P, outputs):
         return None, "not installed (pip install libroadrunner): not measured"
     from il2als import load_parameters
     from il2als.compiler.codegen import default_model
-    from il2als.inputs.regimens import named
     from il2als.export.sbml import to_sbml
+    from il2als.inputs.regimens import named
     from il2als.solve.single import baseline_state
 
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)

@@ -39,15 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
-from il2als.studies.biology import expected_hazard_ratio
-from il2als.fitting.targets import check_parameter_set, load_targets
-from il2als.inputs.population_spec import load_population_spec
 from il2als.errors import Il2alsError
 from il2als.experiments import run_script
+from il2als.fitting.targets import check_parameter_set, load_targets
 from il2als.inputs.parameters import load_parameters
-from il2als.results.metrics import STRATA
-from il2als.studies.trial import design, run_trial
+from il2als.inputs.population_spec import load_population_spec
 from il2als.inputs.variants import VARIANTS, load_variant
+from il2als.results.metrics import STRATA
+from il2als.studies.biology import expected_hazard_ratio
+from il2als.studies.trial import design, run_trial
 
 #: The one trial fact used (shared/reference/mirocals_reported.toml) and its derived standard error and interval.
 HR_LOW_STRATUM = 0.52

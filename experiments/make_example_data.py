@@ -17,13 +17,13 @@ import argparse
 
 import numpy as np
 
-from il2als.inputs.population_spec import load_population_spec
-from il2als.studies.cohort import sample_population
-from il2als.inputs.datasets import Dataset, Observation, dataset_csv
-from il2als.inputs.regimens import regimen
 from il2als.experiments import run_script
+from il2als.inputs.datasets import Dataset, Observation, dataset_csv
 from il2als.inputs.parameters import load_parameters
+from il2als.inputs.population_spec import load_population_spec
+from il2als.inputs.regimens import regimen
 from il2als.solve.batch import simulate_population
+from il2als.studies.cohort import sample_population
 
 SEED = 2020
 N_PATIENTS = 16

@@ -20,8 +20,8 @@ import dataclasses
 import numpy as np
 from scipy.optimize import minimize
 
-from il2als.studies.cohort import describe_cohort, sample_population
 from il2als.inputs.population_spec import load_population_spec
+from il2als.studies.cohort import describe_cohort, sample_population
 
 TARGETS = {"alsfrs_slope_mean": (-0.99, 0.05), "pnfh_below_750": (0.09, 0.012), "pnfh_750_3700": (0.70, 0.03),
            "pnfh_above_3700": (0.21, 0.02), "corr_log_pnfh_log_progression": (0.65, 0.08),

@@ -62,13 +62,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from il2als.inputs.datasets import Dataset, read_dataset  # noqa: F401
     from il2als.inputs.parameters import ParameterSet, PlausibilityWarning, available, load_parameters  # noqa: F401
     from il2als.inputs.population_spec import PopulationSpec, load_population_spec  # noqa: F401
-    from il2als.inputs.regimens import (Dose, Regimen, bolus, course, custom, cycles, named, none,  # noqa: F401
-                                        parse_regimen, read_regimen_csv, as_regimen, regimen)
+    from il2als.inputs.regimens import (Dose, Regimen, as_regimen, bolus, course, custom, cycles, named,  # noqa: F401
+                                        none, parse_regimen, read_regimen_csv, regimen)
     from il2als.inputs.units import Q_, ureg  # noqa: F401
-    from il2als.results.trajectory import Trajectory, summarise  # noqa: F401
     from il2als.results.batch import PopulationResult  # noqa: F401
+    from il2als.results.trajectory import Trajectory, summarise  # noqa: F401
     from il2als.solve.batch import BatchOptions, simulate_population  # noqa: F401
     from il2als.solve.single import DurationWarning, SolverOptions, baseline_state, simulate  # noqa: F401
     from il2als.studies.cohort import Cohort, sample_population  # noqa: F401
     from il2als.studies.scenario import ScenarioResult, compare_regimens, run_scenario  # noqa: F401
-    from il2als.studies.trial import TrialDesign, TrialResult, design, run_trial, power_curve  # noqa: F401
+    from il2als.studies.trial import TrialDesign, TrialResult, design, power_curve, run_trial  # noqa: F401

@@ -120,8 +120,9 @@ def test_trajectory_plot_labels_every_panel_with_its_unit(default_set):
 
 @pytest.fixture(scope="module")
 def small_trial():
-    from il2als.studies.trial import design, run_trial
     from dataclasses import replace
+
+    from il2als.studies.trial import design, run_trial
 
     spec = load_population_spec().centred_on(load_parameters("mirocals-informed"))
     return run_trial(replace(design("mirocals"), n_per_arm=40, alsfrs_analysis="slopes"), "mirocals", spec, 3, 5)

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-
 pytestmark = pytest.mark.filterwarnings("ignore::il2als.solve.DurationWarning")
 
 

@@ -3,8 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from il2als.inputs.regimens import NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen, read_regimen_csv, regimen
 from il2als.errors import RegimenError, UnitError
+from il2als.inputs.regimens import (NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen,
+                                    read_regimen_csv, regimen)
 
 
 def test_mirocals_has_90_doses_over_18_cycles():

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from il2als.inputs.population_spec import load_population_spec
-from il2als.studies.cohort import sample_population
 from il2als.errors import SolverError
+from il2als.inputs.population_spec import load_population_spec
 from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.studies.cohort import sample_population
 from il2als.studies.trial import TrialDesign, run_replicate, run_trial
 
 
@@ -154,9 +154,8 @@ def test_second_ctrl_c_gives_no_traceback(tmp_path):
 
 
 def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
-    import shutil
-
     import hashlib
+    import shutil
 
     from il2als.compiler.codegen import default_model
     from il2als.compiler.engine import cache_dir, engine, module_source

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from il2als.fitting.targets import Evaluator, configuration, load_targets
 from il2als.errors import ParameterError
 from il2als.fitting.optimize import fit, make_problem, profile
+from il2als.fitting.targets import Evaluator, configuration, load_targets
 
 
 @pytest.fixture(scope="module")

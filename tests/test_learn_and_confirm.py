@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from il2als.inputs.population_spec import load_population_spec
 from il2als.errors import Il2alsError, ParameterError
 from il2als.inputs.parameters import load_parameters
+from il2als.inputs.population_spec import load_population_spec
 from il2als.results.metrics import DAYS_PER_MONTH
-from il2als.studies.trial import TrialDesign
 from il2als.studies.survival import alsfrs_mixed_model, cafs_test
+from il2als.studies.trial import TrialDesign
 
 
 def _ix(spec, a, b):

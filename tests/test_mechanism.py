@@ -6,8 +6,8 @@ import sympy as sp
 
 from il2als.compiler.codegen import compile_mechanism, default_model
 from il2als.errors import ModelError, UnitError
-from il2als.mechanism import MODULES, Mechanism, ModuleBuilder, build_mechanism
 from il2als.inputs.parameters import load_parameters
+from il2als.mechanism import MODULES, Mechanism, ModuleBuilder, build_mechanism
 from il2als.solve.single import baseline_state
 
 

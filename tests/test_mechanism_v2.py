@@ -1,16 +1,15 @@
 """Mechanism v2 (issue #12): Treg function as a state with a ceiling, unsaturated suppression, a Treg-refractory
 drive; the paired expected hazard ratio and the per-stratum biology built on them."""
 
-import dataclasses
 
 import numpy as np
 import pytest
 
-from il2als.studies.biology import expected_hazard_ratio, stratum_biology
-from il2als.inputs.population_spec import load_population_spec
-from il2als.inputs.parameters import load_parameters
-from il2als.solve.single import baseline_state, simulate
 from il2als.compiler.codegen import default_model
+from il2als.inputs.parameters import load_parameters
+from il2als.inputs.population_spec import load_population_spec
+from il2als.solve.single import baseline_state, simulate
+from il2als.studies.biology import expected_hazard_ratio, stratum_biology
 
 FARIDAR = "1 MIU daily for 5 days every 30 days, 4 cycles"
 

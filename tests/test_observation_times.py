@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from il2als import load_parameters, simulate
-from il2als.fitting.dataset_fit import make_data_problem
-from il2als.solve.observations import predict_observations
-from il2als.inputs.datasets import read_dataset
 from il2als.errors import Il2alsError
+from il2als.fitting.dataset_fit import make_data_problem
+from il2als.inputs.datasets import read_dataset
 from il2als.solve.batch import simulate_population
+from il2als.solve.observations import predict_observations
 from il2als.solve.single import output_times
 
 HOURS = (2.0, 6.0, 12.0, 30.0)
@@ -90,8 +90,8 @@ def test_interleaved_addl_series_are_merged_and_ss2_records_are_refused(tmp_path
 def test_the_shipped_example_dataset_is_what_its_script_writes_and_a_fit_runs_on_it(tmp_path):
     from importlib import resources
 
-    from il2als.inputs.datasets import dataset_csv
     from il2als.experiments.make_example_data import make_dataset
+    from il2als.inputs.datasets import dataset_csv
 
     shipped = resources.files("il2als.experiments") / "data" / "imodals_like_simulated.csv"
     text = shipped.read_text(encoding="utf-8")

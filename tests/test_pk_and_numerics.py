@@ -82,10 +82,10 @@ def test_all_90_doses_reach_the_depot(sim):
 def test_a_solver_failure_names_the_time_and_the_states():
     import dataclasses
 
-    from il2als.inputs.regimens import named
     from il2als.errors import SolverError
-    from il2als.solve.single import baseline_state, integrate, output_grid
+    from il2als.inputs.regimens import named
     from il2als.solve.events import dose_events
+    from il2als.solve.single import baseline_state, integrate, output_grid
 
     model = default_model()
     ib = model.state_index("microglia_activation")

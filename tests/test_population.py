@@ -79,8 +79,8 @@ def test_cohort_baseline_states_are_each_patients_own_baseline():
     import numpy as np
 
     from il2als.inputs.population_spec import load_population_spec
-    from il2als.studies.cohort import sample_population
     from il2als.solve.batch import population_baselines
+    from il2als.studies.cohort import sample_population
 
     c = sample_population(load_population_spec(), 40, np.random.default_rng(9))
     Y, st = population_baselines(c.params)

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from il2als.inputs.regimens import Dose, Regimen
 from il2als.inputs.parameters import PlausibilityWarning, load_parameters
+from il2als.inputs.regimens import Dose, Regimen
 from il2als.solve.single import simulate
 
 BASE = load_parameters("default")

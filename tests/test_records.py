@@ -10,11 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-from il2als.compiler.codegen import default_model
-from il2als.inputs.datasets import dataset_csv, parse_dataset
-from il2als.inputs.regimens import Dose, Regimen
 from il2als.errors import Il2alsError
+from il2als.inputs.datasets import dataset_csv, parse_dataset
 from il2als.inputs.parameters import load_parameters
+from il2als.inputs.regimens import Dose, Regimen
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.solve.single import SolverOptions, simulate
 

@@ -5,7 +5,6 @@ computed range, one policy for negative states)."""
 import errno
 import json
 import math
-import os
 import subprocess
 import sys
 import warnings
@@ -14,10 +13,10 @@ import numpy as np
 import pytest
 
 from il2als.cli.main import main
-from il2als.inputs.regimens import cycles, parse_regimen, regimen
 from il2als.errors import Il2alsError, RegimenError
-from il2als.export.run_folder import OutputError, atomic_dir, check_output, finish_run
+from il2als.export.run_folder import OutputError, atomic_dir, check_output
 from il2als.inputs.parameters import load_parameters
+from il2als.inputs.regimens import cycles, parse_regimen, regimen
 from il2als.solve.single import NEGATIVE_TOLERANCE, clip_negative
 from il2als.studies.survival import power_share
 
@@ -225,9 +224,9 @@ def test_power_counts_only_significant_benefit_with_its_interval():
 
 
 def test_advice_names_only_flags_the_command_has(monkeypatch, capsys):
+    import il2als.studies.scenario as scenario
     from il2als.errors import SolverError
     from il2als.solve.batch import SKIP_ADVICE
-    import il2als.studies.scenario as scenario
 
     def failing(*a, **k):
         raise SolverError("patient 3: too many steps at t = 5 day" + SKIP_ADVICE)
@@ -239,10 +238,10 @@ def test_advice_names_only_flags_the_command_has(monkeypatch, capsys):
 
 
 def test_a_fit_at_its_bound_says_so(tmp_path, capsys):
-    from il2als.fitting.dataset_fit import make_data_problem
-    from il2als.inputs.datasets import parse_dataset
-    from il2als.fitting.optimize import fit
     from il2als.cli.fitting_runs import write_fit_report
+    from il2als.fitting.dataset_fit import make_data_problem
+    from il2als.fitting.optimize import fit
+    from il2als.inputs.datasets import parse_dataset
 
     data = parse_dataset("ID,TIME [h],AMT [MIU],DV [%],observable\n1,0,2,,\n1,96,,40,treg_pct_cd4\n", "tiny.csv")
     problem = make_data_problem(data, ["treg_max_proliferation"], load_parameters("default"), error_model="additive", sd=0.5)

@@ -7,14 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from il2als.inputs.parameters import load_parameters
-from il2als.studies.cohort import describe_cohort, sample_population
-from il2als.inputs.population_spec import load_population_spec
 from il2als.errors import Il2alsError, ParameterError
+from il2als.inputs.parameters import load_parameters
+from il2als.inputs.population_spec import load_population_spec
+from il2als.results.metrics import stratum_of
+from il2als.studies.cohort import describe_cohort, sample_population
 from il2als.studies.scenario import METRICS, slow_vs_fast
 from il2als.studies.survival import _cox
 from il2als.studies.trial import death_times, design, run_trial
-from il2als.results.metrics import stratum_of
 
 
 @pytest.fixture(scope="module")

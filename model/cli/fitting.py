@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from il2als import __version__
-from il2als.errors import Il2alsError
 from il2als.cli._common import _split, _with_sets, _write_rows
+from il2als.errors import Il2alsError
 
 __all__ = ["cmd_check", "cmd_fit"]
 
@@ -22,9 +22,8 @@ def _check_rows(params_name: str, targets_name: str, n_population: int, sets: li
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from il2als.export.run_folder import atomic_dir, finish_run
-
     from il2als.cli.fitting_runs import print_check
+    from il2als.export.run_folder import atomic_dir, finish_run
 
     ts, rows = _check_rows(args.params, args.targets, args.n_population, args.set)
     print_check(rows)
@@ -33,8 +32,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         with atomic_dir(out) as tmp:
             _write_rows(tmp / "check.csv", rows)
             if not args.no_plot:
-                from il2als.plot.fitting import plot_check
                 from il2als.plot._common import save_figure
+                from il2als.plot.fitting import plot_check
 
                 ax = plot_check(rows, title=f"il2als {__version__}: parameter set '{args.params}' vs targets '{args.targets}'")
                 save_figure(ax, tmp / "check.png")

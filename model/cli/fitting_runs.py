@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from il2als.fitting.targets import Evaluator, load_targets
 from il2als.errors import ParameterError
 from il2als.fitting.optimize import FitResult, fit, make_problem, profile
+from il2als.fitting.targets import Evaluator, load_targets
 from il2als.inputs.parameters import _is_path, load_parameters
 
 __all__ = ["read_problem", "data_problem", "run_data_fit", "population_problem", "run_population_fit",
@@ -150,8 +150,8 @@ def run_data_fit(data_path: str, free: list[str], out: Path, params: str = "defa
 def population_problem(data_path: str, free: list[str], random: list[str], params: str = "default",
                        error: str = "proportional:0.1"):
     """The random-effects problem for ``fit --data --random``; ``error`` is ``MODEL[:SD]`` (SD: sigma's start)."""
-    from il2als.inputs.datasets import read_dataset
     from il2als.fitting.population_fit import make_population_problem
+    from il2als.inputs.datasets import read_dataset
 
     kind, sd = _error_spec(error)
     return make_population_problem(read_dataset(data_path), free, random, _base_set(params), error_model=kind,
@@ -261,8 +261,9 @@ def _population_figures(res, vpc, diag: list[dict], folder: Path, max_ids: int =
     import matplotlib.pyplot as plt
 
     from il2als import __version__
-    from il2als.plot.fitting import plot_ebe_distribution, plot_individual_fit, plot_observed_vs_predicted, plot_residuals, plot_vpc
     from il2als.plot._common import save_figure
+    from il2als.plot.fitting import (plot_ebe_distribution, plot_individual_fit, plot_observed_vs_predicted,
+                                     plot_residuals, plot_vpc)
 
     pr = res.problem
     obs = pr.observables
@@ -333,7 +334,8 @@ def print_check(rows: list[dict]) -> None:
 
 def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds: float, plot: bool = True) -> None:
     from il2als import __version__
-    from il2als.export.run_folder import atomic_dir, finish_run, write_rows as _write_rows
+    from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.export.run_folder import write_rows as _write_rows
 
     problem = res.problem
     cov = res.covariance_ci()
@@ -369,9 +371,8 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
         lines += _override_lines(params, set(problem.names))
         (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if plot:
-            from il2als.plot.fitting import plot_check
-            from il2als.plot.fitting import plot_profiles, plot_waterfall
             from il2als.plot._common import save_figure
+            from il2als.plot.fitting import plot_check, plot_profiles, plot_waterfall
 
             ax = plot_waterfall(res)
             save_figure(ax, tmp / "waterfall.png")

@@ -8,11 +8,12 @@ import sys
 import warnings
 
 from il2als import __version__
-from il2als.errors import Il2alsError
 from il2als.cli._common import EXIT_BAD_INPUT, _params_flag, _set_flag, _study_options, _warn_one_line
 from il2als.cli.fitting import cmd_check, cmd_fit
 from il2als.cli.simulate import cmd_equations, cmd_export_petab, cmd_export_sbml, cmd_params, cmd_regimens, cmd_simulate
-from il2als.cli.studies import cmd_biology, cmd_compare, cmd_design_phase3, cmd_population, cmd_power, cmd_scenario, cmd_sensitivity, cmd_trial
+from il2als.cli.studies import (cmd_biology, cmd_compare, cmd_design_phase3, cmd_population, cmd_power, cmd_scenario,
+                                cmd_sensitivity, cmd_trial)
+from il2als.errors import Il2alsError
 
 __all__ = ["build_parser", "main"]
 

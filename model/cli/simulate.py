@@ -8,18 +8,18 @@ import time
 from pathlib import Path
 
 from il2als import __version__
-from il2als.errors import Il2alsError
 from il2als.cli._common import _parse_sets, _progress, _split, _with_sets, _write_rows
+from il2als.errors import Il2alsError
 
 __all__ = ["cmd_simulate", "cmd_regimens", "cmd_params", "cmd_equations", "cmd_export_sbml", "cmd_export_petab"]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.parameters import load_parameters
-    from il2als.solve.single import SolverOptions, check_grid, simulate
+    from il2als.inputs.regimens import as_regimen
     from il2als.results.trajectory import summarise
+    from il2als.solve.single import SolverOptions, check_grid, simulate
 
     if args.days is not None and args.duration is not None:
         raise Il2alsError("give either --days or --duration, not both")
@@ -70,8 +70,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             summary_rows.append({"profile": label, "regimen": arm, **{f"{k} [{u}]": v for k, (v, u) in s.items()}})
         _write_rows(tmp / "summary.csv", summary_rows)
         if not args.no_plot:
-            from il2als.plot.trajectories import plot_trajectories
             from il2als.plot._common import save_figure
+            from il2als.plot.trajectories import plot_trajectories
 
             fig = plot_trajectories(runs, title=f"il2als {__version__}: {reg.description or reg.summary()} — {duration}")
             save_figure(fig, tmp / "trajectory.png")
@@ -100,12 +100,12 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from il2als.solve.observations import observation_values, predict_observations
-    from il2als.inputs.datasets import read_dataset
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.datasets import read_dataset
     from il2als.inputs.parameters import load_parameters
     from il2als.results.batch import PopulationResult
     from il2als.solve.batch import simulate_population
+    from il2als.solve.observations import observation_values, predict_observations
     from il2als.solve.single import check_grid, output_grid
 
     ds = read_dataset(args.data)
@@ -145,8 +145,8 @@ def _simulate_dataset(args: argparse.Namespace) -> int:
                     w.writerow([pid, f"{t:.10g}", *(f"{res[n][i, k]:.8g}" for n in names)])
         _write_rows(tmp / "predictions.csv", preds)
         if not args.no_plot:
-            from il2als.plot.fitting import plot_population_fit
             from il2als.plot._common import save_figure
+            from il2als.plot.fitting import plot_population_fit
 
             save_figure(plot_population_fit(res, ds, title=f"il2als {__version__}: {Path(args.data).name}, "
                                                              f"{len(ds.ids)} IDs, {base.name} parameters"), tmp / "data.png")
@@ -211,10 +211,10 @@ def cmd_equations(args: argparse.Namespace) -> int:
 
 
 def cmd_export_sbml(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_file
-    from il2als.inputs.parameters import load_parameters
     from il2als.export.sbml import to_sbml
+    from il2als.inputs.parameters import load_parameters
+    from il2als.inputs.regimens import as_regimen
 
     if not args.out.endswith((".xml", ".sbml")):
         raise Il2alsError(f"--out '{args.out}' should end in .xml or .sbml, e.g. --out model.xml")
@@ -234,8 +234,8 @@ def cmd_export_sbml(args: argparse.Namespace) -> int:
 
 def cmd_export_petab(args: argparse.Namespace) -> int:
     from il2als.cli.fitting_runs import data_problem
-    from il2als.export.run_folder import atomic_dir
     from il2als.export.petab import lint, write_petab
+    from il2als.export.run_folder import atomic_dir
 
     problem = data_problem(args.data, _split(args.free or ""), args.params, args.error)
     out = Path(args.out)

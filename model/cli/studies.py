@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from il2als import __version__
-from il2als.errors import Il2alsError
 from il2als.cli._common import _positive_int, _progress, _scheduler, _set_record, _spec, _split, _with_sets, _write_rows
+from il2als.errors import Il2alsError
 from il2als.results.metrics import stratum_labels, stratum_of
 
 __all__ = ["cmd_sensitivity", "cmd_scenario", "cmd_trial", "cmd_compare", "cmd_power", "cmd_design_phase3",
@@ -60,8 +60,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
             _write_rows(tmp / "local.csv", [r for lr in locals_ for r in lr.rows()])
             files.append("local.csv")
         if not args.no_plot:
-            from il2als.plot.sensitivity import plot_sobol, plot_tornado
             from il2als.plot._common import save_figure
+            from il2als.plot.sensitivity import plot_sobol, plot_tornado
 
             if globals_ and args.method == "sobol":
                 save_figure(plot_sobol(globals_, title=f"Sobol indices under {args.regimen}, {args.days:g} days "
@@ -85,8 +85,8 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.regimens import as_regimen
     from il2als.studies.scenario import SCENARIOS
 
     if args.name not in SCENARIOS:
@@ -112,8 +112,8 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         _write_rows(tmp / "scenario.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
         _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
         if not args.no_plot:
-            from il2als.plot.studies import plot_scenario
             from il2als.plot._common import save_figure
+            from il2als.plot.studies import plot_scenario
 
             fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group, "
                                            f"parameter set '{spec.centre.name}'\n"
@@ -138,14 +138,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 def cmd_trial(args: argparse.Namespace) -> int:
     import json
-
-    from il2als.inputs.regimens import as_regimen
-    from il2als.export.run_folder import atomic_dir, finish_run
-    from il2als.studies.trial import design, run_trial
-
     from dataclasses import replace
 
-    from il2als.studies.trial import TRIAL_OPTIONS
+    from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.regimens import as_regimen
+    from il2als.studies.trial import TRIAL_OPTIONS, design, run_trial
 
     d = replace(design(args.design), alsfrs_analysis=args.alsfrs_analysis)
     if args.n_per_arm is not None:
@@ -181,8 +178,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
             (tmp / "dataset.csv").write_text(dataset_csv(replicate_dataset(res.replicates[0], reg, d)), encoding="utf-8")
         if not args.no_plot:
-            from il2als.plot.trial import plot_forest, plot_km
             from il2als.plot._common import save_figure
+            from il2als.plot.trial import plot_forest, plot_km
 
             fig = plot_km(res, title=f"il2als {__version__}: virtual {d.name} trial, parameter set '{spec.centre.name}'\n"
                                      f"{reg.description or reg.summary()}")
@@ -228,8 +225,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.regimens import as_regimen
     from il2als.studies.scenario import compare_regimens
 
     names = [r.strip() for r in args.regimens.split(";") if r.strip()] if ";" in args.regimens else _split(args.regimens)
@@ -249,8 +246,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _write_rows(tmp / "regimens.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
         _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
         if not args.no_plot:
-            from il2als.plot.studies import plot_regimen_comparison
             from il2als.plot._common import save_figure
+            from il2als.plot.studies import plot_regimen_comparison
 
             fig = plot_regimen_comparison(res, title=f"il2als {__version__}: regimens vs placebo by CSF-pNfH stratum, "
                                                      f"{args.n} virtual patients, {args.days:g} days (medians), "
@@ -273,8 +270,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_power(args: argparse.Namespace) -> int:
     import math
 
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.regimens import as_regimen
     from il2als.studies.survival import POWER_TEST
     from il2als.studies.trial import design, power_curve
 
@@ -309,8 +306,8 @@ def cmd_power(args: argparse.Namespace) -> int:
     with atomic_dir(out) as tmp:
         _write_rows(tmp / "power.csv", [{"parameter_set": spec.centre.name, **r} for r in rows])
         if not args.no_plot:
-            from il2als.plot.trial import plot_power
             from il2als.plot._common import save_figure
+            from il2als.plot.trial import plot_power
 
             ax = plot_power([r["n_per_arm"] for r in rows], [r["power"] for r in rows],
                             label=f"{reg.name} vs placebo, {d.follow_up_days:g} days, {spec.name}",
@@ -360,8 +357,8 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     sets = {chosen: spec}
     if not args.no_sensitivity:
-        from il2als.inputs.population_spec import load_population_spec
         from il2als.inputs.parameters import load_parameters
+        from il2als.inputs.population_spec import load_population_spec
 
         sets["calibrated (literature-only)"] = load_population_spec(args.population or "population").centred_on(
             load_parameters("calibrated"))
@@ -421,8 +418,8 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
         _write_rows(tmp / "sample_size.csv", rows)
         _write_rows(tmp / "schedules.csv", [{"parameter_set": chosen, **e} for e in search.evaluations])
         if not args.no_plot:
-            from il2als.plot.trial import plot_sample_size, plot_schedule_search
             from il2als.plot._common import save_figure
+            from il2als.plot.trial import plot_sample_size, plot_schedule_search
 
             fig = plot_schedule_search(search.evaluations, (search.reference_effector_peak, search.reference_hazard_ratio),
                                        (search.effector_peak, search.hazard_ratio),
@@ -472,11 +469,11 @@ def cmd_population(args: argparse.Namespace) -> int:
     ref = {t.id: t for t in load_targets("literature")}
     shares = ("pnfh_share_below_750", "pnfh_share_750_3700", "pnfh_share_above_3700")
 
-    from il2als.results.metrics import DAYS_PER_MONTH
-    from il2als.studies.cohort import sample_population
     from il2als.compiler.codegen import default_model
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.results.metrics import DAYS_PER_MONTH
     from il2als.solve.batch import simulate_population
+    from il2als.studies.cohort import sample_population
 
     spec = _spec(args.population, args.params, args.set)
     cohort = sample_population(spec, args.n, np.random.default_rng(args.seed))
@@ -499,8 +496,8 @@ def cmd_population(args: argparse.Namespace) -> int:
             rows.append(row)
         _write_rows(tmp / "cohort.csv", rows)
         if not args.no_plot:
-            from il2als.plot.studies import plot_population
             from il2als.plot._common import save_figure
+            from il2als.plot.studies import plot_population
 
             fig = plot_population(slope, res["pnfh_csf"][:, 0], res["nfl_serum"][:, 0], cohort.covariates["age"],
                                   targets={"slope": ref["population_alsfrs_slope"].value,
@@ -521,9 +518,9 @@ def cmd_population(args: argparse.Namespace) -> int:
 
 
 def cmd_biology(args: argparse.Namespace) -> int:
-    from il2als.studies.biology import expected_hazard_ratio, stratum_biology
-    from il2als.inputs.regimens import as_regimen
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.inputs.regimens import as_regimen
+    from il2als.studies.biology import expected_hazard_ratio, stratum_biology
 
     reg = as_regimen(args.regimen)
     if len(reg) == 0:
@@ -539,8 +536,8 @@ def cmd_biology(args: argparse.Namespace) -> int:
         _write_rows(tmp / "biology.csv", bio.rows())
         _write_rows(tmp / "expected_effect.csv", eff.rows())
         if not args.no_plot:
-            from il2als.plot.studies import plot_stratum_biology
             from il2als.plot._common import save_figure
+            from il2als.plot.studies import plot_stratum_biology
 
             save_figure(plot_stratum_biology(bio, eff, title=f"il2als {__version__}: biology by CSF-pNfH stratum, "
                                                               f"parameters '{spec.centre.name}'"), tmp / "biology.png")

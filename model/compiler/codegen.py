@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 import sympy as sp
-from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
 from il2als.mechanism import MODULES, Mechanism, build_mechanism
 from il2als.mechanism.core import Expression, State

@@ -22,8 +22,8 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from il2als.compiler import kernels as _kernels_src
 from il2als._cache import cache_root
+from il2als.compiler import kernels as _kernels_src
 from il2als.compiler.codegen import CompiledModel
 from il2als.errors import Il2alsError
 

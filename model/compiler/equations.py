@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from il2als.mechanism import Mechanism, build_mechanism
 from il2als.inputs.units import unit_label
+from il2als.mechanism import Mechanism, build_mechanism
 
 __all__ = ["equations_markdown"]
 

@@ -26,10 +26,10 @@ import re
 from pathlib import Path
 
 from il2als.compiler.codegen import default_model
-from il2als.fitting.dataset_fit import DataProblem
-from il2als.inputs.regimens import Regimen
 from il2als.errors import Il2alsError
 from il2als.export.sbml import HOLD, to_sbml
+from il2als.fitting.dataset_fit import DataProblem
+from il2als.inputs.regimens import Regimen
 from il2als.results.trajectory import _factor
 
 __all__ = ["PREEQ", "condition_id", "observable_id", "petab_tables", "write_petab", "lint"]

@@ -28,11 +28,11 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen
 from il2als.errors import Il2alsError
 from il2als.inputs.parameters import ParameterSet
-from il2als.solve.single import baseline_state
+from il2als.inputs.regimens import Regimen
 from il2als.inputs.units import ureg
+from il2als.solve.single import baseline_state
 
 __all__ = ["ANNOTATION_NS", "HOLD", "formula", "unit_id", "SbmlExport", "to_sbml"]
 

@@ -21,9 +21,9 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from il2als.fitting.targets import Configuration, Evaluator, Target, check_table
 from il2als.compiler.codegen import default_model
 from il2als.errors import Il2alsError, ParameterError, did_you_mean
+from il2als.fitting.targets import Configuration, Evaluator, Target, check_table
 from il2als.inputs.parameters import ParameterSet
 
 __all__ = ["CHI2_95", "FreeParameter", "FreeVector", "free_parameters", "Problem", "make_problem", "Start",

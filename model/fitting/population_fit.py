@@ -44,10 +44,10 @@ import numpy as np
 from scipy.optimize import minimize
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.datasets import Dataset
-from il2als.fitting.dataset_fit import check_error_model
 from il2als.errors import Il2alsError, did_you_mean
+from il2als.fitting.dataset_fit import check_error_model
 from il2als.fitting.optimize import FreeParameter, free_parameters
+from il2als.inputs.datasets import Dataset
 from il2als.inputs.parameters import ParameterSet
 from il2als.solve.batch import BatchOptions, simulate_population
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Dose, Regimen, _amount, check_dose_count
 from il2als.errors import Il2alsError, RegimenError, did_you_mean
 from il2als.inputs.parameters import ParameterSet, PlausibilityWarning
+from il2als.inputs.regimens import Dose, Regimen, _amount, check_dose_count
 from il2als.inputs.textfiles import csv_rows, read_text
 from il2als.inputs.units import Q_, dose_to_iu, parse_unit
 

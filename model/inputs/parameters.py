@@ -26,11 +26,10 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pint
-
-from typing import TYPE_CHECKING
 
 from il2als.errors import ParameterError, did_you_mean
 from il2als.inputs.textfiles import read_text

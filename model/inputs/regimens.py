@@ -10,8 +10,8 @@ surface area, specific activity) only when simulated. Two ways to the same objec
 from __future__ import annotations
 
 import csv
-import io
 import functools
+import io
 import math
 import re
 import warnings
@@ -22,7 +22,8 @@ import numpy as np
 
 from il2als.errors import RegimenError, UnitError, did_you_mean
 from il2als.inputs.textfiles import csv_rows, read_text
-from il2als.inputs.units import ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to_iu, parse_unit, quantity, to_unit
+from il2als.inputs.units import (ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_AREA, Q_, dose_to_iu, parse_unit, quantity,
+                                 to_unit)
 
 __all__ = ["MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "DoseWarning", "Dose", "Regimen",
            "none", "bolus", "course", "cycles", "on_days", "custom", "WEEKLY_DAYS", "SENTENCE_FORMS", "parse_regimen", "named",

@@ -17,9 +17,9 @@ import warnings
 from dataclasses import dataclass, replace
 from importlib import resources
 
-from il2als.inputs.population_spec import PopulationSpec, load_population_spec
 from il2als.errors import ParameterError, did_you_mean
 from il2als.inputs.parameters import ParameterSet, PlausibilityWarning, load_parameters
+from il2als.inputs.population_spec import PopulationSpec, load_population_spec
 
 __all__ = ["Variant", "VARIANTS", "MAX_COUPLINGS", "load_variant", "trial_informed"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+
 from il2als.plot._common import _axes, _rows_of, _wants_log
 
 __all__ = ["plot_waterfall", "plot_profiles", "plot_check", "plot_population_fit", "plot_observed_vs_predicted", "plot_residuals",

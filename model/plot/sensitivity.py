@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+
 from il2als.plot._common import _colour
 
 __all__ = ["plot_sobol", "plot_tornado"]

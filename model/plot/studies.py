@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+
 from il2als.plot._common import _CYCLE, _colour
 from il2als.results.metrics import PNFH_CUTOFFS, stratum_labels
 

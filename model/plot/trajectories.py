@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from il2als.plot._common import _colour
 
 if TYPE_CHECKING:

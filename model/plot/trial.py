@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-
 import numpy as np
+
 from il2als.plot._common import _CYCLE
 
 __all__ = ["plot_km", "plot_forest", "plot_power", "plot_schedule_search", "plot_sample_size"]

@@ -20,8 +20,8 @@ from il2als.inputs.units import Q_, unit_label
 
 if TYPE_CHECKING:
     from il2als.compiler.codegen import CompiledModel
-    from il2als.inputs.regimens import Regimen
     from il2als.inputs.parameters import ParameterSet
+    from il2als.inputs.regimens import Regimen
 
 __all__ = ["Trajectory", "summarise"]
 

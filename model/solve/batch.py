@@ -15,15 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
 from il2als.errors import Il2alsError, SolverError, did_you_mean
 from il2als.inputs.parameters import ParameterSet
-from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative,
-                                 output_grid, output_times, suspect_states)
-from il2als.solve.events import dose_events
+from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.results.batch import PopulationResult
 from il2als.results.trajectory import _factor
+from il2als.solve.events import dose_events
+from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative,
+                                 output_grid, output_times, suspect_states)
 
 __all__ = ["BatchOptions", "parameter_matrix", "population_baselines",
            "simulate_population", "SKIP_ADVICE", "diagnose"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel
-from il2als.inputs.regimens import Regimen
 from il2als.errors import RegimenError, did_you_mean
+from il2als.inputs.regimens import Regimen
 
 __all__ = ["DoseEvents", "dose_events"]
 

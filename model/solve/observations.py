@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
 from il2als.errors import Il2alsError
-from il2als.solve.batch import simulate_population
 from il2als.inputs.datasets import Dataset
+from il2als.solve.batch import simulate_population
 
 __all__ = ["predict_observations", "observation_values"]
 

@@ -16,13 +16,13 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, as_regimen
-from il2als.errors import Il2alsError, SolverError
 from il2als.compiler.kernels import MAX_SS_CYCLES, SS_CONVERGENCE
+from il2als.errors import Il2alsError, SolverError
 from il2als.inputs.parameters import ParameterSet
-from il2als.results.trajectory import Trajectory
+from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.inputs.units import to_unit
-from il2als.solve.events import BOLUS, DoseEvents, RESET, STEADY_STATE, dose_events
+from il2als.results.trajectory import Trajectory
+from il2als.solve.events import BOLUS, RESET, STEADY_STATE, DoseEvents, dose_events
 
 __all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
            "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate"]

@@ -18,16 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS, slope_from_baseline
-from il2als.inputs.population_spec import PopulationSpec
-from il2als.studies.cohort import sample_population
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
+from il2als.inputs.population_spec import PopulationSpec
+from il2als.inputs.regimens import Regimen, as_regimen, none
+from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS, STRATA, slope_from_baseline, stratum_of
 from il2als.solve.batch import population_baselines, simulate_population
-from il2als.results.metrics import STRATA, stratum_of
-from il2als.studies.trial import TRIAL_OPTIONS, TrialDesign, death_times
+from il2als.studies.cohort import sample_population
 from il2als.studies.survival import _cox
+from il2als.studies.trial import TRIAL_OPTIONS, TrialDesign, death_times
 
 __all__ = ["StratumBiology", "stratum_biology", "ExpectedEffect", "expected_hazard_ratio", "BIOLOGY_UNITS"]
 

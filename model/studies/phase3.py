@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from il2als.inputs.population_spec import PopulationSpec
-from il2als.studies.cohort import sample_population
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Dose, Regimen, none, as_regimen
 from il2als.errors import Il2alsError
+from il2als.inputs.population_spec import PopulationSpec
+from il2als.inputs.regimens import Dose, Regimen, as_regimen, none
 from il2als.solve.batch import simulate_population
+from il2als.studies.cohort import sample_population
 from il2als.studies.trial import TRIAL_OPTIONS
 
 __all__ = ["ScheduleFamily", "FAMILY", "schedule", "ScheduleSearch", "optimise_schedule", "events_needed",

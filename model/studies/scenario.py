@@ -13,15 +13,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from il2als.results.metrics import PNFH_CUTOFFS, least_squares_slope
-from il2als.studies.cohort import Cohort, sample_population
-from il2als.inputs.population_spec import PopulationSpec
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
 from il2als.inputs.parameters import ParameterSet
+from il2als.inputs.population_spec import PopulationSpec
+from il2als.inputs.regimens import Regimen, as_regimen, none
+from il2als.results.metrics import PNFH_CUTOFFS, STRATA, least_squares_slope, stratum_of
 from il2als.solve.batch import BatchOptions, simulate_population
-from il2als.results.metrics import STRATA, stratum_of
+from il2als.studies.cohort import Cohort, sample_population
 
 __all__ = ["OUTPUTS", "METRICS", "ScenarioResult", "run_scenario", "slow_vs_fast", "by_stratum",
            "compare_regimens", "SCENARIOS"]

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from il2als.results.metrics import slope_from_baseline
 from il2als.compiler.codegen import default_model
-from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError, did_you_mean
-from il2als.studies.parallel import run_tasks
 from il2als.inputs.parameters import ParameterSet
+from il2als.inputs.regimens import Regimen, as_regimen, none
+from il2als.results.metrics import slope_from_baseline
 from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.studies.parallel import run_tasks
 
 __all__ = ["OUTPUTS", "DEFAULT_PARAMETERS", "check_outputs", "Space", "space", "evaluate", "GlobalResult",
            "global_sensitivity", "LocalResult", "local_sensitivity"]
@@ -152,8 +152,10 @@ def global_sensitivity(base: ParameterSet, outputs: Sequence[str], *, method: st
     """Sobol (Saltelli sampling, first and total order with bootstrap 95% intervals) or Morris (elementary
     effects, ``n_base`` trajectories) indices of ``outputs`` over ``parameters`` for one profile."""
     try:
-        from SALib.analyze import morris as morris_analyze, sobol as sobol_analyze
-        from SALib.sample import morris as morris_sample, sobol as sobol_sample
+        from SALib.analyze import morris as morris_analyze
+        from SALib.analyze import sobol as sobol_analyze
+        from SALib.sample import morris as morris_sample
+        from SALib.sample import sobol as sobol_sample
     except ImportError:
         raise Il2alsError("global sensitivity needs SALib: pip install 'il2als[sensitivity]'") from None
     if method not in ("sobol", "morris"):

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS
-from il2als.studies.cohort import Cohort, sample_population
-from il2als.inputs.population_spec import PopulationSpec
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.inputs.regimens import Regimen, none, as_regimen
 from il2als.errors import Il2alsError
-from il2als.studies.parallel import run_tasks
+from il2als.inputs.population_spec import PopulationSpec
+from il2als.inputs.regimens import Regimen, as_regimen, none
+from il2als.results.metrics import DAYS_PER_MONTH, PNFH_CUTOFFS, STRATA, stratum_of
 from il2als.solve.batch import BatchOptions, simulate_population
-from il2als.results.metrics import STRATA, stratum_of
-from il2als.studies.survival import kaplan_meier, POWER_TEST, _cox, _km_at, _logrank, alsfrs_mixed_model, cafs_test, interaction_p, power_share
+from il2als.studies.cohort import Cohort, sample_population
+from il2als.studies.parallel import run_tasks
+from il2als.studies.survival import (POWER_TEST, _cox, _km_at, _logrank, alsfrs_mixed_model, cafs_test, interaction_p,
+                                     kaplan_meier, power_share)
 
 __all__ = ["SUMMARY_UNITS", "summary_unit", "TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes", "Replicate",
            "analyse", "run_replicate", "TrialResult", "run_trial", "power_curve"]
