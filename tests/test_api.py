@@ -228,3 +228,25 @@ def test_a_bad_set_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown parameter 'bogus'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p").exists()
+
+
+# -- one simulate: one patient on either solver, many patients on the engine --------------------------------
+def test_one_patient_on_the_engine_matches_the_scipy_reference(default_set):
+    from il2als import SolverOptions
+
+    ref = simulate(default_set, "mirocals", "640 day", options=SolverOptions(rtol=1e-10, atol=1e-12))
+    eng = simulate(default_set, "mirocals", "640 day", options=SolverOptions(method="engine"))
+    for name in ("treg_pct_cd4", "ccl2_csf", "nfl_serum", "mn_reserve", "alsfrs_r", "survival"):
+        np.testing.assert_allclose(eng[name], ref[name], rtol=1e-6, err_msg=name)
+    assert eng.states.shape == ref.states.shape and eng.regimen == ref.regimen
+
+
+def test_many_patients_through_simulate_are_simulate_population(default_set):
+    sets = [default_set, default_set.updated(ec50_treg="3 IU/mL")]
+    a = simulate(sets, "mirocals", "30 day", outputs=["treg_pct_cd4"])
+    b = simulate_population(sets, "mirocals", "30 day", outputs=["treg_pct_cd4"])
+    np.testing.assert_array_equal(a["treg_pct_cd4"], b["treg_pct_cd4"])
+    from il2als import SolverOptions
+
+    with pytest.raises(Il2alsError, match="BatchOptions"):
+        simulate(sets, "mirocals", "30 day", options=SolverOptions())

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,11 +26,16 @@ from il2als.inputs.units import to_unit
 from il2als.results.trajectory import Trajectory
 from il2als.solve.events import BOLUS, RESET, STEADY_STATE, DoseEvents, dose_events
 
+if TYPE_CHECKING:
+    from il2als.results.batch import PopulationResult
+
 __all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
            "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate"]
 
 
-METHODS = ("LSODA", "BDF", "Radau")
+#: ``engine``: the compiled Rosenbrock batch engine (the one every study uses); the others are scipy's stiff solvers,
+#: the reference the engine is tested against
+METHODS = ("LSODA", "BDF", "Radau", "engine")
 
 
 class DurationWarning(UserWarning):
@@ -37,8 +44,9 @@ class DurationWarning(UserWarning):
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Stiff-solver settings: ``method`` (LSODA, BDF, Radau), relative tolerance, absolute tolerance relative
-    to each state's scale, and the largest step in days (``inf`` = solver's choice)."""
+    """Stiff-solver settings: ``method`` (scipy's LSODA, BDF or Radau, the reference; or ``engine``, the compiled
+    batch engine), relative tolerance, absolute tolerance relative to each state's scale, and the largest step in
+    days (``inf`` = solver's choice; scipy only)."""
 
     method: str = "LSODA"
     rtol: float = 1e-7
@@ -325,12 +333,18 @@ def _failure(model: CompiledModel, p: np.ndarray, sol, a: float, y_start: np.nda
     )
 
 
+def _initial_state_name(initial: str) -> bool:
+    """True for the name of the untreated steady state; a one-line error for any other name."""
+    if initial.strip().lower().replace("_", "-") in ("steady-state", "baseline"):
+        return True
+    raise Il2alsError(f"initial '{initial}' is not known; give 'steady-state', a state vector or a Trajectory")
+
+
 def _initial_state(initial: object, p: np.ndarray, model: CompiledModel) -> np.ndarray:
     """The starting state named or given by ``initial`` (see :func:`simulate`), checked."""
     if isinstance(initial, str):
-        if initial.strip().lower().replace("_", "-") in ("steady-state", "baseline"):
-            return baseline_state(p, model)
-        raise Il2alsError(f"initial '{initial}' is not known; give 'steady-state', a state vector or a Trajectory")
+        _initial_state_name(initial)
+        return baseline_state(p, model)
     if isinstance(initial, Trajectory):
         if initial.state_names != model.state_names:
             raise Il2alsError("initial: the Trajectory comes from another model (its states differ); start from "
@@ -344,14 +358,37 @@ def _initial_state(initial: object, p: np.ndarray, model: CompiledModel) -> np.n
     return y0
 
 
-def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = "640 day", *,
-             step: object = "1 day", times: object = None, initial: "str | np.ndarray | Trajectory" = "steady-state",
-             options: SolverOptions = SolverOptions(), model: CompiledModel | None = None) -> Trajectory:
-    """Simulate one patient from ``initial`` under ``regimen`` for ``duration``, reporting every ``step``.
+def _on_engine(model: CompiledModel, p: np.ndarray, y0: np.ndarray, reg: Regimen, t_out: np.ndarray,
+               options: SolverOptions, name: str) -> np.ndarray:
+    """One patient's states ``(n_times, n_states)`` in canonical units at ``t_out``, from the batch engine (dense
+    output at those times), at the tolerances of ``options``."""
+    from il2als.results.trajectory import _factor
+    from il2als.solve.batch import BatchOptions, simulate_population
+
+    try:
+        res = simulate_population(p[None, :], reg, times=t_out, outputs=list(model.state_names), initial=y0[None, :],
+                                  options=BatchOptions(rtol=options.rtol, atol=options.atol), model=model)
+    except SolverError as exc:
+        raise SolverError(f"{name}: {exc}") from None
+    units = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
+    return np.column_stack([res[n][0] / _factor(*units[n]) for n in model.state_names])
+
+
+def simulate(params: "ParameterSet | Sequence[ParameterSet] | np.ndarray", regimen: "Regimen | str",
+             duration: object = "640 day", *, step: object = "1 day", times: object = None,
+             initial: "str | np.ndarray | Trajectory" = "steady-state", outputs: "Sequence[str] | None" = None,
+             options: "SolverOptions | None" = None, model: CompiledModel | None = None) -> "Trajectory | PopulationResult":
+    """Simulate one patient (or many) from ``initial`` under ``regimen`` for ``duration``, reporting every ``step``.
+
+    One patient gives a :class:`Trajectory` (every state and observable); ``options.method`` chooses the solver:
+    scipy's LSODA (default, the reference), BDF or Radau, or ``"engine"``, the compiled batch engine the studies use.
+    Many patients (a sequence of parameter sets, or an ``(N, n_parameters)`` array) run on the batch engine and
+    give a :class:`~il2als.results.batch.PopulationResult`, exactly as :func:`~il2als.solve.batch.simulate_population`
+    (``options`` is then a :class:`~il2als.solve.batch.BatchOptions`; ``regimen`` may be one per patient).
 
     Parameters
     ----------
-    params : the patient's parameter set (e.g. ``load_parameters("slow")``).
+    params : the patient's parameter set (e.g. ``load_parameters("slow")``), or many.
     regimen : a :class:`Regimen`, a name (``"mirocals"``), a CSV path or a sentence; dose times count from the
         start of this simulation.
     duration, step : quantities with a time unit (``"640 day"``, ``"1 hour"``).
@@ -360,13 +397,26 @@ def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = 
     initial : where the patient starts: ``"steady-state"`` (the untreated baseline of ``params``, the default), a
         state vector ``(n_states,)`` in canonical units, or a :class:`Trajectory` (continue from its last state,
         e.g. with other parameters or another regimen).
+    outputs : the outputs to return (many patients; default all observables); one patient's Trajectory has all.
     options : solver settings (keyword only).
 
     Returns
     -------
-    Trajectory with ``time`` (n_times,) in days, states (n_times, n_states) and observables.
+    Trajectory with ``time`` (n_times,) in days, states (n_times, n_states) and observables; or, for many
+    patients, a PopulationResult with ``values[name]`` of shape ``(N, n_times)``.
     """
     model = model or default_model()
+    if not isinstance(params, ParameterSet):
+        from il2als.solve.batch import BatchOptions, simulate_population
+
+        if options is not None and not isinstance(options, BatchOptions):
+            raise Il2alsError("many patients run on the batch engine: give `options` as BatchOptions (or none)")
+        start = None if isinstance(initial, str) and _initial_state_name(initial) else initial
+        return simulate_population(params, regimen, duration, step=step, outputs=outputs, times=times,
+                                   initial=start, options=options or BatchOptions(), model=model)
+    options = options or SolverOptions()
+    if not isinstance(options, SolverOptions):
+        raise Il2alsError("one patient: give `options` as SolverOptions(method=..., rtol=..., atol=...)")
     reg = as_regimen(regimen)
     if times is None:
         T, dt = check_grid(duration, step)
@@ -381,7 +431,10 @@ def simulate(params: ParameterSet, regimen: "Regimen | str", duration: object = 
         warnings.warn(f"{int(late.sum())} of {len(reg)} doses fall after the end of the simulation (day {T:g}) and are "
                       "ignored", DurationWarning, stacklevel=2)
     y0 = _initial_state(initial, p, model)
-    Y = integrate(model, p, y0, ev, t_out, options, label=f"{params.name}: ")
+    if options.method == "engine":
+        Y = _on_engine(model, p, y0, reg, t_out, options, params.name)
+    else:
+        Y = integrate(model, p, y0, ev, t_out, options, label=f"{params.name}: ")
     amounts = reg.amounts_iu(p[model.parameter_index("body_surface_area")],
                              p[model.parameter_index("aldesleukin_specific_activity")])
     return Trajectory.build(model, t_out, Y, p, params=params, regimen=reg, dose_times=reg.times()[~late],
