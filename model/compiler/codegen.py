@@ -184,7 +184,19 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
 
 
 def compile_mechanism(mech: Mechanism) -> CompiledModel:
-    """Generate and compile ``rhs``, ``jac``, ``observe`` and ``initial`` for ``mech``."""
+    """Generate and compile the numeric functions of a mechanism.
+
+    Parameters
+    ----------
+    mech : Mechanism
+        The assembled, unit-checked symbolic mechanism.
+
+    Returns
+    -------
+    CompiledModel
+        ``rhs``, the analytic ``jac``, ``observe`` (vectorised over times, or patients with ``p`` transposed),
+        ``initial`` and the sparse LU of the Rosenbrock matrix; parameters stay inputs.
+    """
     ys = [s.sym for s in mech.states]
     ynames = [s.name for s in mech.states]
     pnames = [p.name for p in mech.parameters]

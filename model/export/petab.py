@@ -144,7 +144,20 @@ def petab_tables(problem: DataProblem) -> dict[str, str]:
 
 
 def write_petab(problem: DataProblem, folder: Path) -> list[str]:
-    """Write the PEtab files into ``folder`` (which must exist); returns the file names."""
+    """Write a pooled time-series fitting problem as PEtab v1 files.
+
+    Parameters
+    ----------
+    problem : DataProblem
+        From :func:`il2als.fitting.dataset_fit.make_data_problem`; SC bolus doses only.
+    folder : Path
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        The files written (SBML model, conditions, observables, measurements, parameters, problem YAML).
+    """
     files = petab_tables(problem)
     for name, text in files.items():
         (Path(folder) / name).write_text(text, encoding="utf-8")

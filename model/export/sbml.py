@@ -137,10 +137,21 @@ class SbmlExport:
 
 def to_sbml(params: ParameterSet, regimen: Regimen, *, model: CompiledModel | None = None,
             dose_slots: int | None = None, model_id: str = "il2als") -> SbmlExport:
-    """The mechanism, ``params`` and ``regimen`` as an SBML L3V2 document (see the module docstring).
+    """The mechanism, ``params`` and ``regimen`` as an SBML Level 3 Version 2 document.
 
-    ``dose_slots`` (default: the number of doses) reserves that many dose events; unused slots carry amount 0,
-    so one document can serve several regimens (PEtab conditions set the slots).
+    Parameters
+    ----------
+    params : ParameterSet
+    regimen : Regimen
+        SC bolus doses only (others are refused with the reason).
+    dose_slots : int, optional
+        Dose events reserved (default: the regimen's doses).
+    model_id : str
+
+    Returns
+    -------
+    SbmlExport
+        The XML text and what it holds; libSBML-validated when libSBML is installed.
     """
     lsb = _libsbml()
     model = model or default_model()

@@ -144,8 +144,23 @@ class Problem(FreeVector):
 
 def make_problem(targets: tuple[Target, ...], free: list[str], base: dict[str, ParameterSet], *,
                  evaluator: Evaluator | None = None, prior_weight: float = 1.0) -> Problem:
-    """A problem from target and parameter names, starting from ``base`` (the ``default``, ``slow`` and ``fast``
-    sets, e.g. ``load_parameters("default").profiles()``); bounds are the plausible ranges in the default set."""
+    """A fitting problem from target and parameter names.
+
+    Parameters
+    ----------
+    targets : tuple of Target
+    free : list of str
+        Parameters to estimate (log scale; bounds are the plausible ranges in the default set).
+    base : dict of str to ParameterSet
+        The ``default``, ``slow`` and ``fast`` sets (e.g. ``load_parameters("default").profiles()``).
+    evaluator : Evaluator, optional
+    prior_weight : float
+        Weight of the log-normal priors at the base values.
+
+    Returns
+    -------
+    Problem
+    """
     return Problem(tuple(targets), free_parameters(free, base["default"]), base, evaluator or Evaluator(tuple(targets)), prior_weight)
 
 
@@ -259,6 +274,22 @@ def fit(problem: Problem, n_starts: int = 4, seed: int = 0, max_nfev: int = 30,
 
     Ctrl-C stops after the current start and returns the finished ones (``interrupted=True``). A result whose
     best start did not converge is returned with ``converged=False``: report it as such, never as an estimate.
+
+    Parameters
+    ----------
+    problem : Problem
+    n_starts : int
+    seed : int
+        Of the Latin hypercube.
+    max_nfev : int
+        Evaluations per start.
+    progress : callable, optional
+        ``progress(start, n_starts, cost)``.
+
+    Returns
+    -------
+    FitResult
+        Estimates, covariance-based and (after :func:`profile`) profile intervals, every start.
     """
     if n_starts < 1:
         raise Il2alsError(f"n_starts = {n_starts} must be >= 1")
@@ -290,7 +321,22 @@ def fit(problem: Problem, n_starts: int = 4, seed: int = 0, max_nfev: int = 30,
 
 def profile(result: FitResult, names: list[str] | None = None, n_points: int = 7, max_nfev: int = 10,
             progress: Callable[[str], None] | None = None) -> FitResult:
-    """Profile likelihoods: for each parameter, a grid across its bounds, re-optimising the others."""
+    """Profile likelihoods: for each parameter, a grid across its bounds, re-optimising the others.
+
+    Parameters
+    ----------
+    result : FitResult
+    names : list of str, optional
+        Parameters to profile (default: all free).
+    n_points : int
+    max_nfev : int
+        Evaluations per re-optimisation.
+
+    Returns
+    -------
+    FitResult
+        ``result`` with ``profiles`` and profile-likelihood 95% intervals (Δχ² = 3.84).
+    """
     from dataclasses import replace
 
     problem = result.problem

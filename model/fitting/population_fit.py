@@ -229,7 +229,26 @@ class PopulationProblem:
 
 def make_population_problem(data: Dataset, free: list[str], random: list[str], base: ParameterSet, *,
                             error_model: str = "proportional", sigma0: float = 0.1) -> PopulationProblem:
-    """Check the names and the error model and build a :class:`PopulationProblem`; errors say what to fix."""
+    """A population (random-effects) problem, its names and error model checked.
+
+    Parameters
+    ----------
+    data : Dataset
+    free : list of str
+        Typical values to estimate.
+    random : list of str
+        The free parameters that vary between patients (log-normal random effects).
+    base : ParameterSet
+        The fixed parameters and the starting typical values.
+    error_model : str
+        ``additive``, ``proportional`` or ``lognormal``.
+    sigma0 : float
+        Start of the residual sd (relative, or of the log).
+
+    Returns
+    -------
+    PopulationProblem
+    """
     check_error_model(data, error_model)
     if not (math.isfinite(sigma0) and sigma0 > 0) or (error_model != "additive" and
                                                        not SIGMA_BOUNDS[0] <= sigma0 <= SIGMA_BOUNDS[1]):
@@ -663,9 +682,26 @@ class VisualPredictiveCheck:
 
 def visual_predictive_check(fit: PopulationFit, *, n_replicates: int = 200, n_bins: int = 8, seed: int = 1,
                             prediction_corrected: bool | None = None) -> VisualPredictiveCheck:
-    """Simulate the dataset's design ``n_replicates`` times from the fitted model (random effects and residual
-    error) and bin observed and simulated values by time. ``prediction_corrected=None`` corrects when the IDs'
-    regimens differ."""
+    """Visual predictive check of a population fit.
+
+    The dataset's design is simulated ``n_replicates`` times from the fitted model (random effects and residual
+    error); binned 5/50/95 percentiles of the observations are set against the simulations' 95% intervals,
+    prediction-corrected when the regimens differ.
+
+    Parameters
+    ----------
+    fit : PopulationFit
+    n_replicates : int
+    n_bins : int
+    seed : int
+    prediction_corrected : bool, optional
+        Default: automatic.
+
+    Returns
+    -------
+    VisualPredictiveCheck
+        ``rows`` per observable and bin; ``failed``, simulated patients the engine could not solve (left out).
+    """
     if n_replicates < 20:
         raise Il2alsError(f"n_replicates = {n_replicates}: a VPC needs at least 20 replicates for its intervals")
     pr = fit.problem

@@ -87,7 +87,18 @@ class Target:
 
 
 def load_targets(spec: str | Path = "literature") -> tuple[Target, ...]:
-    """Read a targets file by name (``literature``) or path; every field is checked."""
+    """Read a targets file by name or path; every field is checked.
+
+    Parameters
+    ----------
+    spec : str or Path
+        ``literature`` (the shipped natural-history, pharmacology and biomarker targets) or a path.
+
+    Returns
+    -------
+    tuple of Target
+        Each with its statistic, subject, regimen, value and tolerance in its unit, and its source.
+    """
     s = str(spec)
     path = Path(s) if (s.endswith(".toml") or "/" in s) else resources.files("il2als.params") / "targets" / f"{s}.toml"
     try:
@@ -363,8 +374,22 @@ def check_table(targets: tuple[Target, ...], values: np.ndarray) -> list[dict]:
 
 def check_parameter_set(params: ParameterSet, targets: tuple[Target, ...], population: PopulationSpec | None = None,
                         n_population: int = 400) -> list[dict]:
-    """:func:`check_table` of ``params`` against ``targets``: the set itself as ``default`` and the slow and fast
-    profiles applied to it as deltas (profiles are deltas on the default set), ``n_population`` virtual patients
-    for the population targets (drawn from ``population``, needed only when there are population targets)."""
+    """Compare a parameter set with calibration targets.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Used as ``default``; the slow and fast profiles are applied to it as deltas.
+    targets : tuple of Target
+    population : PopulationSpec, optional
+        Needed when there are population targets.
+    n_population : int
+        Virtual patients for the population targets.
+
+    Returns
+    -------
+    list of dict
+        One row per target: model value, target, unit, normalised residual, pass, source.
+    """
     ev = Evaluator(targets, population=population, n_population=n_population)
     return check_table(targets, ev.evaluate(configuration(params.profiles()))[0])

@@ -107,7 +107,21 @@ def _whole(text: str, what: str, where: str) -> int:
 
 
 def read_dataset(path: str | Path) -> Dataset:
-    """Read and check a NONMEM-style CSV (see the module docstring); errors name the row and the fix."""
+    """Read and check a NONMEM-style CSV.
+
+    Columns ``ID, TIME [unit], AMT [unit], EVID, CMT, DV [unit], MDV`` and the observable's name; ``ADDL/II``,
+    ``RATE`` (or ``RATE -2`` with ``DUR``), ``SS 1``, ``EVID 3/4`` and covariate columns named after parameters.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Dataset
+        Per ID: its regimen (doses in IU), observations (value, unit, time in days) and covariates. Errors name the
+        row and the fix.
+    """
     text = read_text(path, "data file", "a CSV with ID, TIME [unit], AMT [unit], DV [unit], observable")
     return parse_dataset(text, str(path))
 

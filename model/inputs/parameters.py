@@ -263,7 +263,14 @@ def _params_dir() -> resources.abc.Traversable:
 
 
 def available() -> list[str]:
-    """Names of the shipped parameter sets and profiles (``default`` is the calibrated set, else the hand-set)."""
+    """Names of the shipped parameter sets and profiles.
+
+    Returns
+    -------
+    list of str
+        ``default`` (the calibrated set), ``calibrated``, ``mirocals-informed``, ``handset``, the profiles ``slow`` and
+        ``fast``, and the variants.
+    """
     d = _params_dir()
     names = sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml") and p.name != "population.toml")
     return ["default"] + [n for n in names if n != "default"] + list(PROFILES)
@@ -292,9 +299,23 @@ def _resolve(spec: str | Path) -> tuple[str, str]:
 
 
 def load_parameters(spec: str | Path = "default", model: CompiledModel | None = None, _depth: int = 0) -> ParameterSet:
-    """Load a parameter set by name (``default``, ``slow``, ``fast``, ...) or from a TOML file path.
+    """Load a parameter set by name or from a TOML file.
 
-    A file with ``base = "..."`` in ``[meta]`` overrides that set; otherwise it must give every parameter.
+    A file with ``base = "..."`` in ``[meta]`` overrides that set; otherwise it must give every parameter. Every
+    value is checked for its unit (against the mechanism's) and its source; a value outside its plausible range
+    warns (:class:`PlausibilityWarning`).
+
+    Parameters
+    ----------
+    spec : str or Path
+        ``default``, ``slow``, ``fast``, ``calibrated``, ``mirocals-informed``, ... (see :func:`available`), or a path.
+    model : CompiledModel, optional
+        The compiled model whose parameters the set must give (default: the package's).
+
+    Returns
+    -------
+    ParameterSet
+        Frozen: values in canonical units, sources, plausible ranges; ``cited()`` lists the references.
     """
     model = model or _default_model()
     if _depth > 5:

@@ -128,10 +128,21 @@ def correlation_matrix(names: list[str], table: object, where: str, start: np.nd
 
 
 def load_population_spec(spec: str | Path = "population", centre: ParameterSet | None = None) -> PopulationSpec:
-    """Read a population spec (TOML) by name (``population``) or path; ``centre`` defaults to ``default``.
+    """Read a population specification (TOML) by name or path.
 
-    Every field is checked on load (numbers, shapes, ranges: omegas in [0, 3), the reserve at onset in (0, 1],
-    a male fraction in [0, 1], ...); a bad spec is a one-line :class:`ParameterError` naming the field."""
+    Parameters
+    ----------
+    spec : str or Path
+        ``population`` (the shipped one, matched to PRO-ACT and MIROCALS baseline distributions) or a path.
+    centre : ParameterSet, optional
+        The set the population is centred on (default: ``default``); a set with its own ``[population]`` table moves
+        the spreads with it.
+
+    Returns
+    -------
+    PopulationSpec
+        Between-patient spreads (log-normal omegas), correlations, disease stage, covariates and eligibility.
+    """
     from il2als.inputs.textfiles import read_text
 
     s = str(spec)

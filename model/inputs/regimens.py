@@ -216,18 +216,52 @@ class Regimen:
 
 # -- factories -----------------------------------------------------------------------------------------------
 def none() -> Regimen:
-    """No dosing (placebo)."""
+    """No dosing (placebo).
+
+    Returns
+    -------
+    Regimen
+        An empty regimen (no doses).
+    """
     return Regimen((), "none", "no IL-2 (placebo)")
 
 
 def bolus(amount: object, at: object = "0 day") -> Regimen:
-    """A single SC dose of ``amount`` at time ``at``."""
+    """A single SC dose of ``amount`` at time ``at``.
+
+    Parameters
+    ----------
+    amount : str or pint Quantity
+        IU (``"2 MIU"``), aldesleukin mass (``"0.1 mg"``) or per body-surface area (``"1 MIU/m**2"``).
+    at : str or pint Quantity
+        Time of the dose from the start (``"0 day"``).
+
+    Returns
+    -------
+    Regimen
+    """
     v, u = _amount(amount)
     return Regimen((Dose(_days(at, "dose time"), v, u),), "bolus")
 
 
 def course(amount: object, n_doses: int, every: object = "1 day", start: object = "0 day") -> Regimen:
-    """``n_doses`` doses of ``amount`` every ``every`` from ``start``."""
+    """``n_doses`` doses of ``amount`` every ``every`` from ``start``.
+
+    Parameters
+    ----------
+    amount : str or pint Quantity
+        Dose amount (IU, aldesleukin mass or per m²).
+    n_doses : int
+        Number of doses, >= 1.
+    every : str or pint Quantity
+        Dose interval (``"1 day"``).
+    start : str or pint Quantity
+        Time of the first dose.
+
+    Returns
+    -------
+    Regimen
+    """
     if not isinstance(n_doses, int) or isinstance(n_doses, bool) or n_doses < 1:
         raise RegimenError(f"number of doses {n_doses!r} must be a whole number >= 1")
     check_dose_count(n_doses, "this course")
@@ -241,7 +275,30 @@ def course(amount: object, n_doses: int, every: object = "1 day", start: object 
 
 def cycles(amount: object, days_on: int, period: object, n_cycles: int, start: object = "0 day",
            every: object = "1 day") -> Regimen:
-    """``n_cycles`` courses of ``days_on`` doses (one every ``every``), a course starting every ``period``."""
+    """``n_cycles`` courses of ``days_on`` doses (one every ``every``), a course starting every ``period``.
+
+    Parameters
+    ----------
+    amount : str or pint Quantity
+        Dose amount (IU, aldesleukin mass or per m²).
+    days_on : int
+        Doses per course.
+    period : str or pint Quantity
+        From the start of one course to the start of the next (``"28 day"``); longer than a course.
+    n_cycles : int
+        Number of courses, >= 1.
+    start, every : str or pint Quantity
+        First dose time, and the interval between doses within a course.
+
+    Returns
+    -------
+    Regimen
+        ``cycles("2 MIU", 5, "28 day", 18)`` is the MIROCALS schedule.
+
+    References
+    ----------
+    Bensimon G, et al. Low-dose interleukin-2 in ALS (MIROCALS): a phase 2b trial. Lancet 2025.
+    """
     if not isinstance(n_cycles, int) or isinstance(n_cycles, bool) or n_cycles < 1:
         raise RegimenError(f"number of cycles {n_cycles!r} must be a whole number >= 1")
     if isinstance(days_on, int) and not isinstance(days_on, bool):
@@ -290,7 +347,19 @@ def on_days(amount: object, days: "list[int] | tuple[int, ...]", period: object,
 
 
 def custom(times: list[object], amounts: list[object] | object) -> Regimen:
-    """Doses at ``times`` (quantities) with ``amounts`` (one per time, or one for all)."""
+    """Doses at ``times`` with ``amounts`` (one per time, or one for all).
+
+    Parameters
+    ----------
+    times : list of str or pint Quantity
+        Dose times from the start.
+    amounts : list, str or pint Quantity
+        One amount per time, or one for every dose.
+
+    Returns
+    -------
+    Regimen
+    """
     if not isinstance(amounts, (list, tuple)):
         amounts = [amounts] * len(times)
     if len(amounts) != len(times):
@@ -345,7 +414,19 @@ def _time(text: str, what: str) -> object:
 
 
 def parse_regimen(sentence: str) -> Regimen:
-    """Parse a regimen written as a sentence (see ``SENTENCE_FORMS``) into the object the factories build."""
+    """Parse a regimen written as a sentence into the object the factories build.
+
+    Parameters
+    ----------
+    sentence : str
+        One of :data:`SENTENCE_FORMS`, e.g. ``"2 MIU daily for 5 days every 28 days, 18 cycles"``,
+        ``"3 MIU twice weekly for 8 weeks"``, ``"2 MIU on days 1 and 4 every 7 days for 3 cycles"``.
+
+    Returns
+    -------
+    Regimen
+        Named after the sentence; its doses equal those of the matching factory call.
+    """
     s = " ".join(str(sentence).strip().split())
     if s.lower() in ("none", "placebo", "no dose", "no doses"):
         return none()
@@ -413,7 +494,18 @@ NAMED: dict[str, tuple[str, str]] = {
 
 
 def named(name: str) -> Regimen:
-    """A named regimen (see :data:`NAMED` or ``il2als regimens``)."""
+    """A named regimen (see :data:`NAMED` or ``il2als regimens``).
+
+    Parameters
+    ----------
+    name : str
+        ``mirocals``, ``imodals-1miu``, ``placebo``, ... (case-insensitive).
+
+    Returns
+    -------
+    Regimen
+        With the description that cites the trial it comes from.
+    """
     key = name.strip().lower()
     if key not in NAMED:
         raise RegimenError(f"unknown regimen '{name}'{did_you_mean(key, NAMED)}; or give a CSV path or a sentence")
@@ -427,10 +519,19 @@ _HEADER = re.compile(r"^\s*(?P<name>[A-Za-z_]+)\s*\[(?P<unit>[^\]]+)\]\s*$")
 
 
 def read_regimen_csv(path: str | Path) -> Regimen:
-    """Read a dose event table: columns ``time [unit]`` and ``amount [unit]`` (e.g. ``time [h]``, ``amount [MIU]``).
+    """Read a dose event table.
 
-    Rows must be sorted by time without duplicates; amounts positive and finite. Lines starting with '#' are
-    comments.
+    Columns ``time [unit]`` and ``amount [unit]`` (e.g. ``time [h]``, ``amount [MIU]``); rows sorted by time without
+    duplicates; amounts positive and finite; lines starting with '#' are comments.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Regimen
+        Named after the file.
     """
     p = Path(path)
     text = read_text(p, "regimen file", "an existing CSV or a regimen name", RegimenError)
@@ -476,7 +577,19 @@ def read_regimen_csv(path: str | Path) -> Regimen:
 
 
 def as_regimen(spec: "str | Path | Regimen") -> Regimen:
-    """A regimen from a name, a CSV path, a sentence, or a Regimen (returned as is)."""
+    """A regimen from a name, a CSV path, a sentence, or a Regimen (returned as is).
+
+    Parameters
+    ----------
+    spec : str, Path or Regimen
+        A named regimen (``il2als regimens``), a CSV dose table (``time [unit]``, ``amount [unit]``), a sentence
+        (see :data:`SENTENCE_FORMS`), or a :class:`Regimen`.
+
+    Returns
+    -------
+    Regimen
+        Dose times in days from the start, amounts with their units.
+    """
     if isinstance(spec, Regimen):
         return spec
     s = str(spec).strip()

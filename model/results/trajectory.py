@@ -141,7 +141,17 @@ class Trajectory:
 
 
 def summarise(tr: Trajectory) -> dict[str, tuple[float, str]]:
-    """Key figures of one trajectory, each ``(value, unit)``: baselines, peaks, end values, ALSFRS-R slope."""
+    """Key figures of one trajectory.
+
+    Parameters
+    ----------
+    tr : Trajectory
+
+    Returns
+    -------
+    dict
+        name -> ``(value, unit)``: baselines, peaks, means and end values, the ALSFRS-R slope [points/month].
+    """
     t = tr.time
     months = t / 30.4375
     out: dict[str, tuple[float, str]] = {}

@@ -75,10 +75,17 @@ def _held_mask(model: CompiledModel) -> np.ndarray:
 
 
 def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | None = None) -> np.ndarray:
-    """The patient's pre-treatment state, shape ``(n_states,)``, canonical units.
+    """The patient's untreated steady state (the pre-treatment state).
 
-    ``fixed`` states take their declared initial value (e.g. the reserve at entry); every other state is the
-    model's own steady state for these parameters with the fixed states held.
+    Parameters
+    ----------
+    params : ParameterSet or (n_parameters,) array in canonical units
+    model : CompiledModel, optional
+
+    Returns
+    -------
+    (n_states,) array
+        Canonical units; disease states at their declared starting values, the others at steady state.
     """
     model = model or default_model()
     p = params.vector(model) if isinstance(params, ParameterSet) else np.asarray(params, float)

@@ -63,7 +63,25 @@ def _vary(centre: np.ndarray, factor: np.ndarray, omega: np.ndarray, z: np.ndarr
 
 def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, model: CompiledModel | None = None,
                       max_screened: int = 100) -> Cohort:
-    """Draw ``n`` eligible patients (screening ``max_screened`` times ``n`` at most)."""
+    """Draw ``n`` eligible virtual patients.
+
+    Parameters
+    ----------
+    spec : PopulationSpec
+        Centre, spreads, correlations, covariates and eligibility (see :func:`load_population_spec`).
+    n : int
+        Eligible patients wanted.
+    rng : numpy.random.Generator
+        The only source of randomness: the same seed gives the same patients.
+    model : CompiledModel, optional
+    max_screened : int
+        At most ``max_screened * n`` patients are screened before giving up (one-line error).
+
+    Returns
+    -------
+    Cohort
+        ``params (N, n_parameters)`` in canonical units, covariates ``(N,)`` and baseline states.
+    """
     from il2als.solve.batch import population_baselines
 
     if not isinstance(n, (int, np.integer)) or n < 1:

@@ -104,7 +104,26 @@ def _metrics(v: dict[str, np.ndarray], t: np.ndarray) -> dict[str, np.ndarray]:
 def run_scenario(groups: dict[str, Cohort], regimens: list[Regimen], duration_days: float, name: str = "scenario",
                  *, model: CompiledModel | None = None, options: BatchOptions = BatchOptions(),
                  step: str = "1 day") -> ScenarioResult:
-    """Simulate every patient of every group under every regimen (the first is the reference arm)."""
+    """Simulate every patient of every group under every regimen (the first is the reference arm).
+
+    Parameters
+    ----------
+    groups : dict of str to Cohort
+    regimens : list of Regimen
+        The first is the reference (placebo); each other is compared with it patient by patient.
+    duration_days : float
+        Days simulated.
+    name : str
+    options : BatchOptions
+    step : str
+        Output step.
+
+    Returns
+    -------
+    ScenarioResult
+        Per group and arm the medians and 5-95% ranges of the metrics (:data:`METRICS`, units in the headers),
+        paired effects, and the curves.
+    """
     model = model or default_model()
     # rows are keyed by arm label, so two regimens with one name (two sentences, or the same file twice) get
     # distinct labels instead of one overwriting the other
@@ -176,7 +195,21 @@ def by_stratum(regimen: "Regimen | str | list", spec: PopulationSpec, n: int, se
 
 def compare_regimens(regimens: list, spec: PopulationSpec, n: int, seed: int, duration_days: float = 640.0,
                      **kw) -> ScenarioResult:
-    """Several regimens against placebo in the same virtual patients, per CSF-pNfH stratum."""
+    """Several regimens against placebo in the same virtual patients, per CSF-pNfH stratum.
+
+    Parameters
+    ----------
+    regimens : list of Regimen or str
+    spec : PopulationSpec
+    n : int
+        Virtual patients (split by baseline CSF pNfH at the MIROCALS cut-offs).
+    seed : int
+    duration_days : float
+
+    Returns
+    -------
+    ScenarioResult
+    """
     res = by_stratum(list(regimens), spec, n, seed, duration_days, **kw)
     return ScenarioResult("compare-regimens", res.time, res.rows, res.effects, res.curves, res.units, res.regimens)
 

@@ -78,6 +78,22 @@ DESIGNS = {
 
 
 def design(name: str) -> TrialDesign:
+    """A trial design by name.
+
+    Parameters
+    ----------
+    name : str
+        ``mirocals`` (220 patients randomised 1:1, 640-day follow-up, strata by CSF pNfH at 750 and 3700 pg/mL,
+    5%/year lost to follow-up, assumed).
+
+    Returns
+    -------
+    TrialDesign
+
+    References
+    ----------
+    Bensimon G, et al. Low-dose interleukin-2 in ALS (MIROCALS): a phase 2b trial. Lancet 2025.
+    """
     from il2als.errors import did_you_mean
 
     if name not in DESIGNS:
@@ -421,9 +437,35 @@ def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss
 def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, replicates: int, seed: int,
               *, model: CompiledModel | None = None, options: BatchOptions = TRIAL_OPTIONS,
               progress: Callable[[int, int], None] | None = None, scheduler: object = None) -> TrialResult:
-    """Run ``replicates`` virtual trials; replicate k uses the generator spawned from ``seed`` as its k-th child,
-    so results are reproducible by seed, whatever the backend, and a replicate does not depend on how many
-    others run. ``scheduler``: see :func:`il2als.parallel.run_tasks` (default: this process, numba threads)."""
+    """Run ``replicates`` virtual trials of ``design_`` and analyse each as the trialists did.
+
+    Replicate k uses the generator spawned from ``seed`` as its k-th child, so results are reproducible by seed,
+    whatever the backend, and a replicate does not depend on how many others run.
+
+    Parameters
+    ----------
+    design_ : TrialDesign
+    regimen : Regimen or str
+        The active arm; the control arm is placebo.
+    spec : PopulationSpec
+        The virtual population patients are drawn from (eligibility as the design's).
+    replicates : int
+    seed : int
+    options : BatchOptions
+    progress : callable, optional
+        ``progress(done, total)``.
+    scheduler : optional
+        ``None``/``"threads"``, ``"processes"`` or a Dask address (:func:`il2als.studies.parallel.run_tasks`).
+
+    Returns
+    -------
+    TrialResult
+        ``summary()``, ``summary_rows()`` (a unit on every number), ``replicate_rows()``, ``km_curves()``.
+
+    Notes
+    -----
+    Nothing here knows the real trial's results: the outcome is whatever the model predicts.
+    """
     if not (isinstance(replicates, (int, np.integer)) and replicates >= 1):
         raise Il2alsError(f"replicates = {replicates!r} must be a whole number >= 1")
     if not (isinstance(seed, (int, np.integer)) and seed >= 0):
@@ -442,8 +484,23 @@ def run_trial(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSp
 def power_curve(design_: TrialDesign, regimen: "Regimen | str", spec: PopulationSpec, n_per_arm: list[int],
                 replicates: int, seed: int, *, progress: Callable[[int, int], None] | None = None,
                 **kw) -> list[dict]:
-    """Power (:data:`POWER_TEST`, overall) with its Monte-Carlo interval and the median hazard ratio for each
-    number of patients per arm. Survival only: ALSFRS-R is summarised by per-patient slopes, not the mixed model."""
+    """Power with its Monte-Carlo interval, and the median hazard ratio, for each trial size.
+
+    Parameters
+    ----------
+    design_ : TrialDesign
+    regimen : Regimen or str
+    spec : PopulationSpec
+    n_per_arm : list of int
+    replicates : int
+        Virtual trials per size.
+    seed : int
+
+    Returns
+    -------
+    list of dict
+        One row per size: ``n_per_arm``, ``power`` [1] (:data:`POWER_TEST`) and its 95% Wilson interval, the median HR.
+    """
     from dataclasses import replace
 
     rows = []
