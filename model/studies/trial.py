@@ -84,7 +84,7 @@ def design(name: str) -> TrialDesign:
     ----------
     name : str
         ``mirocals`` (220 patients randomised 1:1, 640-day follow-up, strata by CSF pNfH at 750 and 3700 pg/mL,
-    5%/year lost to follow-up, assumed).
+        5%/year lost to follow-up, assumed).
 
     Returns
     -------
