@@ -1,5 +1,5 @@
 import sys
 
-from il2als.cli.main import main
+from il2als.cli.app import main
 
 sys.exit(main())

@@ -6,8 +6,8 @@ import functools
 
 import pytest
 
-from il2als.inputs.parameters import load_parameters
-from il2als.solve.single import simulate
+from il2als.inputs import load_parameters
+from il2als.solve import simulate
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from il2als.cli.main import main
+from il2als.cli import main
 
 BAD = Path(__file__).parent / "bad_input"
 CASES = tomllib.loads((BAD / "corpus.toml").read_text())["case"]

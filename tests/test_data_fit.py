@@ -8,7 +8,7 @@ import pytest
 
 from il2als import load_parameters, simulate
 from il2als.errors import Il2alsError
-from il2als.inputs.datasets import read_dataset
+from il2als.inputs import read_dataset
 
 
 def _write_synthetic(path, truth):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from il2als.errors import RegimenError, UnitError
-from il2als.inputs.regimens import (NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen,
-                                    read_regimen_csv, regimen)
+from il2als.inputs import (NAMED, Regimen, bolus, course, custom, cycles, named, none, parse_regimen, read_regimen_csv,
+                           regimen)
 
 
 def test_mirocals_has_90_doses_over_18_cycles():
@@ -92,7 +92,7 @@ def test_bad_csv_tables_are_rejected(tmp_path, body, match):
 
 
 def test_regimen_objects_validate_themselves():
-    from il2als.inputs.regimens import Dose
+    from il2als.inputs import Dose
 
     with pytest.raises(RegimenError):
         Dose(-1.0, 1e6)
@@ -105,7 +105,7 @@ def test_regimen_objects_validate_themselves():
 def test_mass_typed_for_miu_converts_but_warns():
     import pytest
 
-    from il2als.inputs.regimens import DoseWarning, parse_regimen
+    from il2als.inputs import DoseWarning, parse_regimen
 
     with pytest.warns(DoseWarning, match="did you mean '2 MIU'"):
         reg = parse_regimen("2 mg once")

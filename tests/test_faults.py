@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from il2als.errors import SolverError
-from il2als.inputs.population_spec import load_population_spec
-from il2als.solve.batch import BatchOptions, simulate_population
-from il2als.studies.cohort import sample_population
-from il2als.studies.trial import TrialDesign, run_replicate, run_trial
+from il2als.inputs import load_population_spec
+from il2als.solve import BatchOptions, simulate_population
+from il2als.studies import TrialDesign, run_replicate, run_trial, sample_population
 
 
 def _starved(on_failure):
@@ -157,10 +156,9 @@ def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
     import hashlib
     import shutil
 
-    from il2als.compiler.codegen import default_model
-    from il2als.compiler.engine import cache_dir, engine, module_source
+    from il2als.compiler import cache_dir, default_model, load_engine, module_source
 
-    engine(default_model())  # this model's engine is compiled and cached
+    load_engine(default_model())  # this model's engine is compiled and cached
     digest = hashlib.sha256(module_source(default_model()).encode()).hexdigest()[:16]
     cache = tmp_path / "cache"
     shutil.copytree(cache_dir(), cache, ignore=shutil.ignore_patterns(".probe-*", "*.tmp-*"))

@@ -7,8 +7,7 @@ import sys
 import pytest
 
 from il2als.errors import ParameterError
-from il2als.fitting.optimize import fit, make_problem, profile
-from il2als.fitting.targets import Evaluator, configuration, load_targets
+from il2als.fitting import Evaluator, configuration, fit, load_targets, make_problem, profile
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +60,14 @@ def test_the_calibrated_default_passes_85_percent_and_beats_the_handset(targets)
 
 
 def _base():
-    from il2als.inputs.parameters import load_parameters
+    from il2als.inputs import load_parameters
 
     return load_parameters("default").profiles()
 
 
 def _synthetic(targets, truth_changes):
     """Targets whose values are the model's own output at known parameters (2% tolerance)."""
-    from il2als.inputs.parameters import load_parameters
+    from il2als.inputs import load_parameters
 
     sub = tuple(t for t in targets if t.id.startswith(("pk_", "treg_ms", "cd25_ms", "treg_every", "treg_peak")))
     truth = load_parameters("default").updated(**truth_changes)

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 
 from il2als.errors import Il2alsError, ParameterError
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.population_spec import load_population_spec
-from il2als.results.metrics import DAYS_PER_MONTH
-from il2als.studies.survival import alsfrs_mixed_model, cafs_test
-from il2als.studies.trial import TrialDesign
+from il2als.inputs import load_parameters, load_population_spec
+from il2als.results import DAYS_PER_MONTH
+from il2als.studies import TrialDesign, alsfrs_mixed_model, cafs_test
 
 
 def _ix(spec, a, b):
@@ -43,7 +41,7 @@ def test_a_parameter_sets_population_table_changes_the_population_and_recentring
 
 
 def test_variants_carry_two_bounded_couplings_and_the_informed_set_records_its_fit():
-    from il2als.inputs.variants import load_variant, trial_informed
+    from il2als.inputs import load_variant, trial_informed
 
     v = load_variant("restorable")
     assert v.couplings == ("treg_suppression_gain", "treg_function_ceiling") and v.bounds[1] == (1.0, 2.0)
@@ -116,8 +114,8 @@ def test_cafs_ranks_every_death_below_every_survivor():
 
 
 def test_loss_to_follow_up_censors_deaths_and_stops_visits():
-    from il2als.inputs.regimens import regimen
-    from il2als.studies.trial import run_replicate
+    from il2als.inputs import regimen
+    from il2als.studies import run_replicate
 
     spec = load_population_spec()
     d = TrialDesign(n_per_arm=60, follow_up_days=400, dropout_per_year=3.0, alsfrs_analysis="slopes")
@@ -131,8 +129,8 @@ def test_loss_to_follow_up_censors_deaths_and_stops_visits():
 
 
 def test_schedule_family_builds_the_mirocals_regimen_and_schoenfeld_matches_its_formula():
-    from il2als.inputs.regimens import regimen
-    from il2als.studies.phase3 import events_needed, sample_size, schedule
+    from il2als.inputs import regimen
+    from il2als.studies import events_needed, sample_size, schedule
 
     assert schedule(2, 5, 28) == regimen("mirocals")
     r = schedule(1, 3, 14, maintenance_every_days=4, maintenance_miu=0.5)
@@ -147,7 +145,7 @@ def test_schedule_family_builds_the_mirocals_regimen_and_schoenfeld_matches_its_
 
 
 def test_schedule_search_stays_under_the_effector_ceiling():
-    from il2als.studies.phase3 import optimise_schedule
+    from il2als.studies import optimise_schedule
 
     spec = load_population_spec().enriched(3700)
     s = optimise_schedule(spec, n=12, seed=2, maxiter=1, popsize=2)

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from il2als.compiler.codegen import compile_mechanism, default_model
+from il2als.compiler import compile_mechanism, default_model
 from il2als.errors import ModelError, UnitError
-from il2als.inputs.parameters import load_parameters
+from il2als.inputs import load_parameters
 from il2als.mechanism import MODULES, Mechanism, ModuleBuilder, build_mechanism
-from il2als.solve.single import baseline_state
+from il2als.solve import baseline_state
 
 
 def test_every_state_has_a_rate_and_units_check():
@@ -91,7 +91,7 @@ def test_baseline_is_a_steady_state_for_the_free_states():
 def test_readme_equations_are_the_generated_ones():
     from pathlib import Path
 
-    from il2als.compiler.equations import equations_markdown
+    from il2als.compiler import equations_markdown
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     start, end = "<!-- equations:start -->", "<!-- equations:end -->"

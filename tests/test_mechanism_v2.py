@@ -5,11 +5,10 @@ drive; the paired expected hazard ratio and the per-stratum biology built on the
 import numpy as np
 import pytest
 
-from il2als.compiler.codegen import default_model
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.population_spec import load_population_spec
-from il2als.solve.single import baseline_state, simulate
-from il2als.studies.biology import expected_hazard_ratio, stratum_biology
+from il2als.compiler import default_model
+from il2als.inputs import load_parameters, load_population_spec
+from il2als.solve import baseline_state, simulate
+from il2als.studies import expected_hazard_ratio, stratum_biology
 
 FARIDAR = "1 MIU daily for 5 days every 30 days, 4 cycles"
 
@@ -100,7 +99,7 @@ def test_stratum_biology_shares_add_up_and_pnfh_orders_the_loss_rate():
 
 
 def test_variants_load_and_a_coupling_change_keeps_the_natural_history():
-    from il2als.inputs.variants import VARIANTS, load_variant
+    from il2als.inputs import VARIANTS, load_variant
 
     m = default_model()
     for name in VARIANTS:
@@ -117,7 +116,7 @@ def test_variants_load_and_a_coupling_change_keeps_the_natural_history():
 
 
 def test_interaction_test_detects_an_effect_in_one_stratum_only():
-    from il2als.studies.survival import interaction_p
+    from il2als.studies import interaction_p
 
     rng = np.random.default_rng(0)
     n = 800
@@ -138,7 +137,7 @@ def test_interaction_test_detects_an_effect_in_one_stratum_only():
 def test_trial_summary_carries_the_expected_and_interaction_keys(tmp_path):
     import json
 
-    from il2als.cli.main import main
+    from il2als.cli import main
 
     out = tmp_path / "t"
     assert main(["trial", "--replicates", "2", "--n-per-arm", "20", "--expected-n", "200", "--scheduler", "threads",

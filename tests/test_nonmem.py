@@ -9,11 +9,9 @@ import pytest
 
 from il2als import load_parameters, simulate
 from il2als.errors import Il2alsError
-from il2als.inputs.datasets import (Dataset, Observation, compartments, dataset_csv, parse_dataset, read_dataset,
-                                    replicate_dataset)
-from il2als.inputs.population_spec import load_population_spec
-from il2als.inputs.regimens import Dose, Regimen, named
-from il2als.studies.trial import TrialDesign, run_replicate
+from il2als.inputs import (Dataset, Dose, Observation, Regimen, compartments, dataset_csv, load_population_spec, named,
+                           parse_dataset, read_dataset, replicate_dataset)
+from il2als.studies import TrialDesign, run_replicate
 
 CMT = {v: k for k, v in compartments().items()}
 

@@ -9,11 +9,9 @@ import pytest
 
 from il2als import load_parameters, simulate
 from il2als.errors import Il2alsError
-from il2als.fitting.dataset_fit import make_data_problem
-from il2als.inputs.datasets import read_dataset
-from il2als.solve.batch import simulate_population
-from il2als.solve.observations import predict_observations
-from il2als.solve.single import output_times
+from il2als.fitting import make_data_problem
+from il2als.inputs import read_dataset
+from il2als.solve import output_times, predict_observations, simulate_population
 
 HOURS = (2.0, 6.0, 12.0, 30.0)
 
@@ -91,7 +89,7 @@ def test_the_shipped_example_dataset_is_what_its_script_writes_and_a_fit_runs_on
     from importlib import resources
 
     from il2als.experiments.make_example_data import make_dataset
-    from il2als.inputs.datasets import dataset_csv
+    from il2als.inputs import dataset_csv
 
     shipped = resources.files("il2als.experiments") / "data" / "imodals_like_simulated.csv"
     text = shipped.read_text(encoding="utf-8")

@@ -4,9 +4,9 @@ from importlib import resources
 
 import pytest
 
-from il2als.compiler.codegen import default_model
+from il2als.compiler import default_model
 from il2als.errors import ParameterError
-from il2als.inputs.parameters import PlausibilityWarning, load_parameters
+from il2als.inputs import PlausibilityWarning, load_parameters
 
 
 def test_handset_values_are_pinned_in_canonical_units():

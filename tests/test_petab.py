@@ -10,9 +10,9 @@ petab = pytest.importorskip("petab.v1", reason="petab not installed (pip install
 pytest.importorskip("libsbml", reason="python-libsbml not installed")
 
 from il2als import load_parameters
-from il2als.export.petab import lint, write_petab
-from il2als.fitting.dataset_fit import make_data_problem
-from il2als.inputs.datasets import read_dataset
+from il2als.export import lint, write_petab
+from il2als.fitting import make_data_problem
+from il2als.inputs import read_dataset
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from test_data_fit import _write_synthetic  # noqa: E402

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from il2als.compiler.codegen import default_model
-from il2als.inputs.parameters import PlausibilityWarning, load_parameters
-from il2als.solve.single import SolverOptions, simulate
+from il2als.compiler import default_model
+from il2als.inputs import PlausibilityWarning, load_parameters
+from il2als.solve import SolverOptions, simulate
 
 
 def test_pk_without_the_sink_is_the_bateman_function():
@@ -83,9 +83,8 @@ def test_a_solver_failure_names_the_time_and_the_states():
     import dataclasses
 
     from il2als.errors import SolverError
-    from il2als.inputs.regimens import named
-    from il2als.solve.events import dose_events
-    from il2als.solve.single import baseline_state, integrate, output_grid
+    from il2als.inputs import named
+    from il2als.solve import baseline_state, dose_events, integrate, output_grid
 
     model = default_model()
     ib = model.state_index("microglia_activation")

@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 
 from il2als import load_parameters, simulate
-from il2als.compiler.codegen import default_model
-from il2als.compiler.engine import engine
+from il2als.compiler import default_model, load_engine
 from il2als.errors import Il2alsError, SolverError
-from il2als.solve.batch import BatchOptions, simulate_population
-from il2als.solve.single import baseline_state
+from il2als.solve import BatchOptions, baseline_state, simulate_population
 
 NAMES = ["nfl_serum", "nfl_csf", "pnfh_csf", "treg_count", "treg_pct_cd4", "mn_reserve", "ccl2_csf", "alsfrs_r",
          "survival"]
@@ -40,7 +38,7 @@ def test_per_patient_regimens_and_parameter_arrays(patients):
 
 def test_rosenbrock_method_converges_at_fourth_order():
     model = default_model()
-    eng = engine(model)
+    eng = load_engine(model)
     p = load_parameters("fast").vector(model)
     y0 = baseline_state(p, model)
     y0[model.state_index("il2_depot")] = 6e5  # a dose in the depot: the stiff PK transient
@@ -78,9 +76,9 @@ def test_cohort_baseline_states_are_each_patients_own_baseline():
     """The sampler's screening solve doubles as the baseline (the steady states do not depend on the reserve)."""
     import numpy as np
 
-    from il2als.inputs.population_spec import load_population_spec
-    from il2als.solve.batch import population_baselines
-    from il2als.studies.cohort import sample_population
+    from il2als.inputs import load_population_spec
+    from il2als.solve import population_baselines
+    from il2als.studies import sample_population
 
     c = sample_population(load_population_spec(), 40, np.random.default_rng(9))
     Y, st = population_baselines(c.params)

@@ -9,14 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from il2als.cli.main import main
-from il2als.compiler.codegen import default_model
-from il2als.fitting.population_fit import (_individual_step, _linearised, fit_population, foce_objective,
-                                           make_population_problem, visual_predictive_check)
-from il2als.inputs.datasets import Dataset, Observation, read_dataset
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.regimens import regimen
-from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.cli import main
+from il2als.compiler import default_model
+from il2als.fitting import fit_population, foce_objective, make_population_problem, visual_predictive_check
+from il2als.fitting.population_fit import _individual_step, _linearised
+from il2als.inputs import Dataset, Observation, load_parameters, read_dataset, regimen
+from il2als.solve import BatchOptions, simulate_population
 
 VISITS = (0.0, 1.0, 3.0, 5.0, 7.0, 14.0, 28.0, 29.0, 31.0, 33.0, 42.0, 56.0, 57.0, 59.0, 61.0, 70.0, 84.0)
 ARMS = ("1 MIU daily for 5 days every 28 days, 3 cycles", "2 MIU daily for 5 days every 28 days, 3 cycles")

@@ -6,9 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from il2als.inputs.parameters import PlausibilityWarning, load_parameters
-from il2als.inputs.regimens import Dose, Regimen
-from il2als.solve.single import simulate
+from il2als.inputs import Dose, PlausibilityWarning, Regimen, load_parameters
+from il2als.solve import simulate
 
 BASE = load_parameters("default")
 # the parameters that make patients differ, and the PK
@@ -89,8 +88,7 @@ def test_il2_mass_balance_absorbed_plus_depot_equals_bioavailable_dose(params, r
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=st.lists(patients(), min_size=2, max_size=3), reg=regimens)
 def test_batch_engine_equals_the_single_patient_engine(params, reg):
-    from il2als.solve.batch import simulate_population
-    from il2als.solve.single import SolverOptions
+    from il2als.solve import SolverOptions, simulate_population
 
     res = simulate_population(params, reg, "120 day", outputs=["nfl_serum", "treg_count", "mn_reserve", "alsfrs_r"])
     for i, ps in enumerate(params):
@@ -102,8 +100,8 @@ def test_batch_engine_equals_the_single_patient_engine(params, reg):
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_same_seed_gives_the_same_virtual_population(seed):
-    from il2als.inputs.population_spec import load_population_spec
-    from il2als.studies.cohort import sample_population
+    from il2als.inputs import load_population_spec
+    from il2als.studies import sample_population
 
     spec = load_population_spec()
     a = sample_population(spec, 30, np.random.default_rng(seed))

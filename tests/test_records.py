@@ -11,11 +11,8 @@ import numpy as np
 import pytest
 
 from il2als.errors import Il2alsError
-from il2als.inputs.datasets import dataset_csv, parse_dataset
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.regimens import Dose, Regimen
-from il2als.solve.batch import BatchOptions, simulate_population
-from il2als.solve.single import SolverOptions, simulate
+from il2als.inputs import Dose, Regimen, dataset_csv, load_parameters, parse_dataset
+from il2als.solve import BatchOptions, SolverOptions, simulate, simulate_population
 
 TIGHT = BatchOptions(rtol=1e-9, atol=1e-9)
 

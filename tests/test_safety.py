@@ -12,13 +12,12 @@ import warnings
 import numpy as np
 import pytest
 
-from il2als.cli.main import main
+from il2als.cli import main
 from il2als.errors import Il2alsError, RegimenError
-from il2als.export.run_folder import OutputError, atomic_dir, check_output
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.regimens import cycles, parse_regimen, regimen
-from il2als.solve.single import NEGATIVE_TOLERANCE, clip_negative
-from il2als.studies.survival import power_share
+from il2als.export import OutputError, atomic_dir, check_output
+from il2als.inputs import cycles, load_parameters, parse_regimen, regimen
+from il2als.solve import NEGATIVE_TOLERANCE, clip_negative
+from il2als.studies import power_share
 
 
 def _tree(root):
@@ -145,7 +144,7 @@ def test_csv_with_a_byte_order_mark_is_read_as_written(tmp_path):
 
 
 def test_units_are_read_from_il2als_vocabulary_only():
-    from il2als.inputs.units import quantity
+    from il2als.inputs import quantity
 
     with pytest.raises(Il2alsError, match="did you mean 'MIU'"):
         parse_regimen("2 Miu daily for 5 days")  # pint alone reads this as mebi-atomic-mass-units: a placebo
@@ -165,8 +164,8 @@ def test_the_dose_ceiling_does_not_suggest_what_was_typed():
 def test_sentence_regimens_are_named_by_their_sentence_and_never_merged(tmp_path):
     a, b = parse_regimen("1 MIU daily for 5 days"), parse_regimen("3 MIU daily for 5 days")
     assert a.name == "1 MIU daily for 5 days" and a.name != b.name
-    from il2als.inputs.population_spec import load_population_spec
-    from il2als.studies.scenario import compare_regimens
+    from il2als.inputs import load_population_spec
+    from il2als.studies import compare_regimens
 
     res = compare_regimens([a, a], load_population_spec(), 30, 1, 60.0)  # the same regimen twice: two rows
     arms = {r["arm"] for r in res.rows}
@@ -191,8 +190,8 @@ def test_one_negative_state_policy_for_both_engines():
 
 
 def test_batch_engine_never_returns_negative_states_at_the_edges_of_the_plausible_ranges():
-    from il2als.solve.batch import BatchOptions, simulate_population
-    from il2als.studies.trial import TRIAL_OPTIONS
+    from il2als.solve import BatchOptions, simulate_population
+    from il2als.studies import TRIAL_OPTIONS
 
     base = load_parameters("default")
     names = ["ka", "clearance", "volume", "sink_km", "il2_uptake_per_treg", "ec50_treg"]
@@ -226,7 +225,7 @@ def test_power_counts_only_significant_benefit_with_its_interval():
 def test_advice_names_only_flags_the_command_has(monkeypatch, capsys):
     import il2als.studies.scenario as scenario
     from il2als.errors import SolverError
-    from il2als.solve.batch import SKIP_ADVICE
+    from il2als.solve import SKIP_ADVICE
 
     def failing(*a, **k):
         raise SolverError("patient 3: too many steps at t = 5 day" + SKIP_ADVICE)
@@ -239,9 +238,8 @@ def test_advice_names_only_flags_the_command_has(monkeypatch, capsys):
 
 def test_a_fit_at_its_bound_says_so(tmp_path, capsys):
     from il2als.cli.fitting_runs import write_fit_report
-    from il2als.fitting.dataset_fit import make_data_problem
-    from il2als.fitting.optimize import fit
-    from il2als.inputs.datasets import parse_dataset
+    from il2als.fitting import fit, make_data_problem
+    from il2als.inputs import parse_dataset
 
     data = parse_dataset("ID,TIME [h],AMT [MIU],DV [%],observable\n1,0,2,,\n1,96,,40,treg_pct_cd4\n", "tiny.csv")
     problem = make_data_problem(data, ["treg_max_proliferation"], load_parameters("default"), error_model="additive", sd=0.5)

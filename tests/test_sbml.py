@@ -9,11 +9,10 @@ import sympy as sp
 
 libsbml = pytest.importorskip("libsbml", reason="python-libsbml not installed (pip install 'il2als[formats]')")
 
-from il2als.compiler.codegen import default_model
-from il2als.export.sbml import HOLD, to_sbml
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.regimens import named, parse_regimen
-from il2als.solve.single import SolverOptions, simulate
+from il2als.compiler import default_model
+from il2als.export import HOLD, to_sbml
+from il2als.inputs import load_parameters, named, parse_regimen
+from il2als.solve import SolverOptions, simulate
 
 
 def _roadrunner(xml):

@@ -7,10 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.population_spec import load_population_spec
-from il2als.studies.sensitivity import evaluate, global_sensitivity, local_sensitivity
-from il2als.studies.trial import TrialDesign, run_trial
+from il2als.inputs import load_parameters, load_population_spec
+from il2als.studies import TrialDesign, evaluate, global_sensitivity, local_sensitivity, run_trial
 
 pytest.importorskip("SALib", reason="SALib not installed (pip install 'il2als[sensitivity]')")
 

@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 
 from il2als.errors import Il2alsError, ParameterError
-from il2als.inputs.parameters import load_parameters
-from il2als.inputs.population_spec import load_population_spec
-from il2als.results.metrics import stratum_of
-from il2als.studies.cohort import describe_cohort, sample_population
-from il2als.studies.scenario import METRICS, slow_vs_fast
+from il2als.inputs import load_parameters, load_population_spec
+from il2als.results import stratum_of
+from il2als.studies import METRICS, death_times, describe_cohort, design, run_trial, sample_population, slow_vs_fast
 from il2als.studies.survival import _cox
-from il2als.studies.trial import death_times, design, run_trial
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +142,7 @@ def test_compare_regimens_power_and_population_commands(tmp_path):
 
 
 def test_enrichment_restricts_baseline_pnfh(spec):
-    from il2als.solve.batch import simulate_population
+    from il2als.solve import simulate_population
 
     c = sample_population(spec.enriched(0, 3700), 200, np.random.default_rng(8))
     pn = simulate_population(c.params, "placebo", "1 day", outputs=["pnfh_csf"])["pnfh_csf"][:, 0]
@@ -198,7 +195,8 @@ def test_numpy_cox_equals_lifelines(seed, tie):
     from lifelines import CoxPHFitter
     from scipy.stats import chi2
 
-    from il2als.studies.survival import _cox, interaction_p
+    from il2als.studies import interaction_p
+    from il2als.studies.survival import _cox
 
     T, E, arm, cov, stratum = _survival_data(seed, tie=tie)
     df = pd.DataFrame({"T": T, "E": E.astype(int), "arm": arm, "cov": cov})
@@ -220,7 +218,7 @@ def test_numpy_cox_equals_lifelines(seed, tie):
 def test_numpy_reml_slopes_equal_statsmodels_mixedlm(seed):
     """Issue #16: the ALSFRS-R mixed model (random intercept and slope, REML) in numpy gives statsmodels' slopes
     (1e-4 relative or 2e-5 points/month: both optimisers' tolerance) and Wald p within 2% relative (model-based vs full observed-information covariance)."""
-    from il2als.studies.survival import alsfrs_mixed_model
+    from il2als.studies import alsfrs_mixed_model
 
     rng = np.random.default_rng(seed)
     N, V = 220, 8

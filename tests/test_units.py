@@ -1,7 +1,7 @@
 import pytest
 
 from il2als.errors import UnitError
-from il2als.inputs.units import Q_, dose_to_iu, quantity, to_unit, ureg
+from il2als.inputs import Q_, dose_to_iu, quantity, to_unit, ureg
 
 
 def test_iu_and_miu_are_one_activity_dimension():

@@ -1,12 +1,12 @@
 """The ``il2als`` command line, one module per command group (:mod:`.simulate`, :mod:`.studies`, :mod:`.fitting`);
-shared options in :mod:`._common`; the parser and entry point in :mod:`.main`.
+shared options in :mod:`._common`; the parser and entry point in :mod:`.app`.
 """
 
 from il2als._lazy import attach
 
 #: public name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys(("build_parser", "main",), "main"),
+    **dict.fromkeys(("build_parser", "main",), "app"),
 }
 
 __all__, __getattr__, __dir__ = attach(__name__, _EXPORTS)

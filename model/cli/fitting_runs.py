@@ -14,6 +14,7 @@ from il2als.errors import ParameterError
 from il2als.fitting.optimize import FitResult, fit, make_problem, profile
 from il2als.fitting.targets import Evaluator, load_targets
 from il2als.inputs.parameters import _is_path, load_parameters
+from il2als.inputs.units import unit_label
 
 __all__ = ["read_problem", "data_problem", "run_data_fit", "population_problem", "run_population_fit",
            "run_problem_file", "print_check", "write_fit_report"]
@@ -344,7 +345,7 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
     for f, xi in zip(problem.free, res.x):
         v = float(f.from_scale(xi))
         pr = prof.get(f.name, (np.nan, np.nan, "not profiled"))
-        rows.append({"parameter": f.name, "estimate": v, "unit": f.unit, "start": f.nominal,
+        rows.append({"parameter": f.name, "estimate": v, "unit": unit_label(f.unit), "start": f.nominal,
                      "cov_ci95_low": cov[f.name][0], "cov_ci95_high": cov[f.name][1],
                      "profile_ci95_low": pr[0], "profile_ci95_high": pr[1], "identifiability": pr[2],
                      "lower_bound": f.lower, "upper_bound": f.upper,

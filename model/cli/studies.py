@@ -115,7 +115,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
             from il2als.plot._common import save_figure
             from il2als.plot.studies import plot_scenario
 
-            fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {args.n} virtual patients per group, "
+            who = (f"{args.n} virtual patients per profile" if args.name == "slow-vs-fast" else
+                   f"{args.n} virtual patients split by baseline CSF-pNfH stratum")
+            fig = plot_scenario(res, title=f"il2als {__version__}: scenario {args.name}, {who}, "
                                            f"parameter set '{spec.centre.name}'\n"
                                            f"placebo (dashed) vs {reg.description or reg.summary()}")
             save_figure(fig, tmp / "scenario.png")

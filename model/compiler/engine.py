@@ -27,7 +27,7 @@ from il2als.compiler import kernels as _kernels_src
 from il2als.compiler.codegen import CompiledModel
 from il2als.errors import Il2alsError
 
-__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "engine"]
+__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "load_engine"]
 
 OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = (
     _kernels_src.OK, _kernels_src.TOO_MANY_STEPS, _kernels_src.STEP_TOO_SMALL, _kernels_src.NOT_FINITE,
@@ -135,7 +135,7 @@ def _write_source(path: Path, text: str) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def engine(model: CompiledModel) -> ModuleType:
+def load_engine(model: CompiledModel) -> ModuleType:
     """The compiled engine module for ``model`` (functions ``population``, ``baselines``, ``patient``, ...).
 
     The generated source and numba's compiled code are cached on disk, keyed by the source's hash. A cache

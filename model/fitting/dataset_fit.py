@@ -13,6 +13,7 @@ from il2als.fitting.optimize import FreeParameter, FreeVector, free_parameters
 from il2als.inputs.datasets import Dataset
 from il2als.inputs.parameters import ParameterSet
 from il2als.solve.observations import predict_observations
+from il2als.inputs.units import unit_label
 
 __all__ = ["ERROR_MODELS", "PASS_LIMIT", "DataProblem", "check_error_model", "make_data_problem"]
 
@@ -62,7 +63,7 @@ class DataProblem(FreeVector):
     def table(self, x: np.ndarray) -> list[dict]:
         pred = self.predictions(x[None, :])[0]
         r = self.residuals(x[None, :])[0][: len(pred)]
-        units = {o.name: (o.output_unit or o.unit) for o in default_model().observables}
+        units = {o.name: unit_label(o.output_unit or o.unit) for o in default_model().observables}
         return [{"id": f"ID {o.id} day {o.time:g} {o.observable}", "subject": o.id, "statistic": "observation",
                  "output": o.observable, "model": float(p), "target": f"{o.value:.4g}", "unit": units[o.observable],
                  "residual": float(ri), "pass": bool(abs(ri) <= PASS_LIMIT), "pass_limit": PASS_LIMIT,

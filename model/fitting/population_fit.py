@@ -50,6 +50,7 @@ from il2als.fitting.optimize import FreeParameter, free_parameters
 from il2als.inputs.datasets import Dataset
 from il2als.inputs.parameters import ParameterSet
 from il2als.solve.batch import BatchOptions, simulate_population
+from il2als.inputs.units import unit_label
 
 __all__ = ["PopulationProblem", "PopulationFit", "VisualPredictiveCheck", "make_population_problem",
            "fit_population", "foce_objective", "visual_predictive_check", "OMEGA_BOUNDS", "SIGMA_BOUNDS", "FIT_OPTIONS"]
@@ -508,15 +509,15 @@ class PopulationFit:
         """One row per estimated quantity: name, estimate, unit, rse_pct, 95% CI (log-normal), and the bound flag."""
         pr = self.problem
         se = self.standard_errors
-        units = [f.unit for f in pr.free] + ["dimensionless (sd of log)"] * len(pr.random)
-        units += ["dimensionless (sd of log)" if pr.error_model == "lognormal" else
-                  ("dimensionless (relative sd)" if pr.error_model == "proportional" else
+        units = [f.unit for f in pr.free] + ["1 (sd of log)"] * len(pr.random)
+        units += ["1 (sd of log)" if pr.error_model == "lognormal" else
+                  ("1 (relative sd)" if pr.error_model == "proportional" else
                    f"{_obs_unit(pr, o)}") for o in pr.observables]
         kinds = ["typical value"] * len(pr.free) + ["between-patient sd"] * len(pr.random) + ["residual sd"] * len(pr.observables)
         bounds = pr.bounds()
         rows = []
         for name, xi, s, u, kind, (lo, hi) in zip(self.names, self.x, se, units, kinds, bounds):
-            rows.append({"name": name, "estimate": float(math.exp(xi)), "unit": u, "rse_pct": float(100 * s),
+            rows.append({"name": name, "estimate": float(math.exp(xi)), "unit": unit_label(u), "rse_pct": float(100 * s),
                          "ci95_low": float(math.exp(xi - 1.96 * s)), "ci95_high": float(math.exp(xi + 1.96 * s)),
                          "kind": kind, "at_bound": bool(min(xi - lo, hi - xi) < 1e-3)})
         return rows
@@ -574,7 +575,7 @@ class PopulationFit:
 
 def _obs_unit(pr: PopulationProblem, name: str) -> str:
     o = next(o for o in pr.model.observables if o.name == name)
-    return o.output_unit or o.unit
+    return unit_label(o.output_unit or o.unit)
 
 
 def _run(problem: PopulationProblem, x0: np.ndarray, max_outer: int, tol: float,

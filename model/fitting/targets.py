@@ -30,6 +30,7 @@ from il2als.inputs.units import Q_, parse_unit
 from il2als.results.metrics import slope_from_baseline
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.studies.cohort import sample_population
+from il2als.inputs.units import unit_label
 
 __all__ = ["SUBJECTS", "STATISTICS", "Target", "load_targets", "Configuration", "configuration", "Evaluator",
            "check_table", "check_parameter_set"]
@@ -367,7 +368,7 @@ def check_table(targets: tuple[Target, ...], values: np.ndarray) -> list[dict]:
     for t, v in zip(targets, values):
         r = float(t.residual(v)) if np.isfinite(v) else math.nan
         rows.append({"id": t.id, "subject": t.subject, "statistic": t.statistic, "output": t.output,
-                     "model": float(v), "target": t.describe(), "unit": t.unit, "residual": r,
+                     "model": float(v), "target": t.describe(), "unit": unit_label(t.unit), "residual": r,
                      "pass": bool(np.isfinite(r) and abs(r) <= 1.0), "source": t.source, "quality": t.quality})
     return rows
 

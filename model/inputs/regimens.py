@@ -26,7 +26,7 @@ from il2als.inputs.units import (ACTIVITY, ACTIVITY_PER_AREA, MASS, MASS_PER_ARE
                                  to_unit)
 
 __all__ = ["MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "DoseWarning", "Dose", "Regimen",
-           "none", "bolus", "course", "cycles", "on_days", "custom", "WEEKLY_DAYS", "SENTENCE_FORMS", "parse_regimen", "named",
+           "none", "bolus", "course", "cycles", "on_days", "custom", "WEEKLY_DAYS", "SENTENCE_FORMS", "parse_regimen", "NAMED", "named",
            "read_regimen_csv", "as_regimen", "regimen"]
 
 #: No IL-2 regimen gives more than this in one injection (high-dose IV is ~50 MIU); larger is a unit slip.

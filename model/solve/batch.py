@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, engine
+from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, load_engine
 from il2als.errors import Il2alsError, SolverError, did_you_mean
 from il2als.inputs.parameters import ParameterSet
 from il2als.inputs.regimens import Regimen, as_regimen
@@ -101,7 +101,7 @@ def _dosing_parameters(model: CompiledModel) -> list[int]:
 def population_baselines(P: np.ndarray, model: CompiledModel | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Baseline states ``(N, n_states)`` (steady free states, fixed states at their initial values) and status."""
     model = model or default_model()
-    eng = engine(model)
+    eng = load_engine(model)
     fixed = _fixed_mask(model)
     Yinit = np.array([model.initial(0.0, None, p) for p in P])
     atol = np.maximum(np.abs(Yinit), 1e-3) * 1e-6
@@ -164,7 +164,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     if initial is not None and np.shape(initial) != (N, len(model.state_names)):
         raise Il2alsError(f"initial states must have shape ({N}, {len(model.state_names)})")
     ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, peaks = _events(P, regs, model, T)
-    eng = engine(model)
+    eng = load_engine(model)
     held = _held_mask(model)  # during steady-state doses
     values = {n: np.empty((N, len(t_out))) for n in names}
     status = np.zeros(N, dtype=np.int64)

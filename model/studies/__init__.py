@@ -16,8 +16,8 @@ _EXPORTS = {
                     "SCENARIOS",), "scenario"),
     **dict.fromkeys(("DEFAULT_PARAMETERS", "check_outputs", "Space", "space", "evaluate", "GlobalResult",
                     "global_sensitivity", "LocalResult", "local_sensitivity",), "sensitivity"),
-    **dict.fromkeys(("alsfrs_mixed_model", "cafs_test", "interaction_p", "POWER_TEST", "power_share",), "survival"),
-    **dict.fromkeys(("TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes",
+    **dict.fromkeys(("kaplan_meier", "alsfrs_mixed_model", "cafs_test", "interaction_p", "POWER_TEST", "power_share",), "survival"),
+    **dict.fromkeys(("SUMMARY_UNITS", "summary_unit", "TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes",
                     "Replicate", "analyse", "run_replicate", "TrialResult", "run_trial", "power_curve",), "trial"),
 }
 

@@ -37,7 +37,7 @@ OUTPUTS = {
     "survival_640d": ("%", "survival at the end of follow-up on IL-2"),
     "alsfrs_slope": ("points/month", "ALSFRS-R slope on IL-2"),
     "treg_peak": ("%", "peak Treg share of CD4 on IL-2"),
-    "survival_gain": ("percentage_point", "survival at the end, IL-2 minus placebo"),
+    "survival_gain": ("percentage points", "survival at the end, IL-2 minus placebo"),
     "slope_gain": ("points/month", "ALSFRS-R slope, IL-2 minus placebo"),
 }
 DEFAULT_PARAMETERS = ("ka", "ec50_treg", "k_desensitisation", "treg_max_proliferation", "treg_capacity",
