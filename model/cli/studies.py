@@ -84,6 +84,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_scenario_tables(folder: Path, name: str, res, spec) -> None:  # noqa: ANN001
+    """A ScenarioResult's summary table as ``name`` and its paired effects as effects.csv, each row naming the
+    parameter set behind it."""
+    _write_rows(folder / name, [{"parameter_set": spec.centre.name, **r} for r in res.to_rows()])
+    _write_rows(folder / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effect_rows()])
+
+
 def cmd_scenario(args: argparse.Namespace) -> int:
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.regimens import as_regimen
@@ -109,8 +116,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        _write_rows(tmp / "scenario.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
-        _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
+        _write_scenario_tables(tmp, "scenario.csv", res, spec)
         if not args.no_plot:
             from il2als.plot._common import save_figure
             from il2als.plot.studies import plot_scenario
@@ -245,8 +251,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"il2als:   done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     out = Path(args.out)
     with atomic_dir(out) as tmp:
-        _write_rows(tmp / "regimens.csv", [{"parameter_set": spec.centre.name, **r} for r in res.rows])
-        _write_rows(tmp / "effects.csv", [{"parameter_set": spec.centre.name, **r} for r in res.effects])
+        _write_scenario_tables(tmp, "regimens.csv", res, spec)
         if not args.no_plot:
             from il2als.plot._common import save_figure
             from il2als.plot.studies import plot_regimen_comparison
@@ -333,6 +338,7 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
     import math
 
     from il2als.export.run_folder import atomic_dir, finish_run
+    from il2als.results.metrics import PNFH_CUTOFFS
     from il2als.studies.phase3 import FAMILY, design_rows, optimise_schedule
     from il2als.studies.survival import POWER_TEST, power_share
     from il2als.studies.trial import run_trial
@@ -346,11 +352,11 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     spec = _spec(args.population, args.params, args.set)
     chosen = spec.centre.name
-    print(f"il2als: (a) schedule search in high-pNfH patients (> 3700 pg/mL), {args.n_search} virtual patients, "
+    print(f"il2als: (a) schedule search in high-pNfH patients (> {PNFH_CUTOFFS[1]:g} pg/mL), {args.n_search} virtual patients, "
           f"differential evolution ({args.maxiter} generations of {args.popsize * 5}) ...", file=sys.stderr, flush=True)
     if args.max_total_miu is not None and not (args.max_total_miu > 0 and math.isfinite(args.max_total_miu)):
         raise Il2alsError(f"--max-total-miu {args.max_total_miu:g} must be a positive number of MIU, e.g. 180")
-    search = optimise_schedule(spec.enriched(3700.0), args.n_search, args.seed, maxiter=args.maxiter,
+    search = optimise_schedule(spec.enriched(PNFH_CUTOFFS[1]), args.n_search, args.seed, maxiter=args.maxiter,
                                popsize=args.popsize, max_total_miu=args.max_total_miu,
                                progress=lambda g, f: print(f"il2als:   generation {g}/{args.maxiter}: best objective "
                                                            f"{f:.4f}", file=sys.stderr, flush=True))
@@ -396,7 +402,7 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
         check = {"design": best["design"], "patients": 2 * n_arm, "nominal_power": 0.8, "simulated_power": pw,
                  "simulated_power_ci95": ci, "replicates": args.verify_replicates, "test": POWER_TEST}
     summary = {"parameter_set": chosen,
-               "schedule_search": {"population": "CSF pNfH > 3700 pg/mL", "n_patients": search.n_patients,
+               "schedule_search": {"population": f"CSF pNfH > {PNFH_CUTOFFS[1]:g} pg/mL", "n_patients": search.n_patients,
                                    "family": {k: list(v) for k, v in FAMILY.__dict__.items()},
                                    "constraint": "median peak effector activation <= the MIROCALS schedule's, same patients"
                                                  + (f"; total dose <= {args.max_total_miu:g} MIU" if args.max_total_miu else ""),
@@ -425,7 +431,7 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
 
             fig = plot_schedule_search(search.evaluations, (search.reference_effector_peak, search.reference_hazard_ratio),
                                        (search.effector_peak, search.hazard_ratio),
-                                       title=f"il2als {__version__}: schedules searched for CSF pNfH > 3700 pg/mL "
+                                       title=f"il2als {__version__}: schedules searched for CSF pNfH > {PNFH_CUTOFFS[1]:g} pg/mL "
                                              f"({search.n_patients} virtual patients, parameter set '{chosen}')\n"
                                              f"best: {search.best.name}")
             save_figure(fig, tmp / "schedule_search.png")
@@ -436,7 +442,7 @@ def cmd_design_phase3(args: argparse.Namespace) -> int:
                    n_expected=args.n_expected, seconds=round(time.perf_counter() - t0, 1),
                    outputs=["summary.json", "sample_size.csv", "schedules.csv"]
                    + ([] if args.no_plot else ["schedule_search.png", "sample_size.png"]))
-    print(f"(a) best schedule for CSF pNfH > 3700 pg/mL: {search.best.name}")
+    print(f"(a) best schedule for CSF pNfH > {PNFH_CUTOFFS[1]:g} pg/mL: {search.best.name}")
     print(f"    cumulative-hazard ratio {search.hazard_ratio:.3f} (MIROCALS schedule {search.reference_hazard_ratio:.3f}); "
           f"median peak effector activation {search.effector_peak:.4f} (ceiling {search.reference_effector_peak:.4f})")
     print(f"(b) {'design':<46}{'expected HR':>12}{'P(death)':>10}{'N 80%':>9}{'N 90%':>9}   [{chosen}]")

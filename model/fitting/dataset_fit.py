@@ -12,8 +12,8 @@ from il2als.errors import Il2alsError
 from il2als.fitting.optimize import FreeParameter, FreeVector, free_parameters
 from il2als.inputs.datasets import Dataset
 from il2als.inputs.parameters import ParameterSet
-from il2als.solve.observations import predict_observations
 from il2als.inputs.units import unit_label
+from il2als.solve.observations import predict_observations
 
 __all__ = ["ERROR_MODELS", "PASS_LIMIT", "DataProblem", "check_error_model", "make_data_problem"]
 

@@ -49,8 +49,8 @@ from il2als.fitting.dataset_fit import check_error_model
 from il2als.fitting.optimize import FreeParameter, free_parameters
 from il2als.inputs.datasets import Dataset
 from il2als.inputs.parameters import ParameterSet
-from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.inputs.units import unit_label
+from il2als.solve.batch import BatchOptions, simulate_population
 
 __all__ = ["PopulationProblem", "PopulationFit", "VisualPredictiveCheck", "make_population_problem",
            "fit_population", "foce_objective", "visual_predictive_check", "OMEGA_BOUNDS", "SIGMA_BOUNDS", "FIT_OPTIONS"]

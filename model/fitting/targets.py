@@ -26,11 +26,10 @@ from il2als.errors import Il2alsError, ParameterError, did_you_mean
 from il2als.inputs.parameters import ParameterSet
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.inputs.regimens import as_regimen
-from il2als.inputs.units import Q_, parse_unit
+from il2als.inputs.units import Q_, parse_unit, unit_label
 from il2als.results.metrics import slope_from_baseline
 from il2als.solve.batch import BatchOptions, simulate_population
 from il2als.studies.cohort import sample_population
-from il2als.inputs.units import unit_label
 
 __all__ = ["SUBJECTS", "STATISTICS", "Target", "load_targets", "Configuration", "configuration", "Evaluator",
            "check_table", "check_parameter_set"]

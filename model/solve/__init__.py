@@ -10,7 +10,7 @@ _EXPORTS = {
                     "simulate_population", "SKIP_ADVICE", "diagnose",), "batch"),
     **dict.fromkeys(("DoseEvents", "dose_events",), "events"),
     **dict.fromkeys(("predict_observations", "observation_values",), "observations"),
-    **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
+    **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "time_grid", "integrate",
                     "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate",), "single"),
 }
 

@@ -22,8 +22,8 @@ from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.results.batch import PopulationResult
 from il2als.results.trajectory import _factor
 from il2als.solve.events import dose_events
-from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, check_grid, clip_negative,
-                                 output_grid, output_times, suspect_states)
+from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, clip_negative, suspect_states,
+                                 time_grid)
 
 __all__ = ["BatchOptions", "parameter_matrix", "population_baselines",
            "simulate_population", "SKIP_ADVICE", "diagnose"]
@@ -139,12 +139,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     PopulationResult with ``values[name]`` of shape ``(N, n_times)`` in the output units.
     """
     model = model or default_model()
-    if times is None:
-        T, dt = check_grid(duration, step)
-        t_out = output_grid(T, dt)
-    else:
-        t_out = output_times(times)
-        T = float(t_out[-1])
+    T, t_out = time_grid(duration, step, times)
     P = parameter_matrix(params, model)
     N = len(P)
     if isinstance(regimens, (Regimen, str)):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -29,7 +29,7 @@ from il2als.solve.events import BOLUS, RESET, STEADY_STATE, DoseEvents, dose_eve
 if TYPE_CHECKING:
     from il2als.results.batch import PopulationResult
 
-__all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "integrate",
+__all__ = ["METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "time_grid", "integrate",
            "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate"]
 
 
@@ -177,6 +177,16 @@ def output_times(times: object) -> np.ndarray:
     if t[-1] <= 0:
         raise Il2alsError("output times must reach beyond 0")
     return t
+
+
+def time_grid(duration: object, step: object, times: object = None) -> tuple[float, np.ndarray]:
+    """The end ``T`` [day] and output times ``(n_times,)`` [day] of a simulation: the explicit ``times`` when given
+    (see :func:`output_times`), else every ``step`` over ``duration`` (see :func:`output_grid`)."""
+    if times is not None:
+        t_out = output_times(times)
+        return float(t_out[-1]), t_out
+    T, dt = check_grid(duration, step)
+    return T, output_grid(T, dt)
 
 
 def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseEvents, t_out: np.ndarray,
@@ -425,12 +435,7 @@ def simulate(params: "ParameterSet | Sequence[ParameterSet] | np.ndarray", regim
     if not isinstance(options, SolverOptions):
         raise Il2alsError("one patient: give `options` as SolverOptions(method=..., rtol=..., atol=...)")
     reg = as_regimen(regimen)
-    if times is None:
-        T, dt = check_grid(duration, step)
-        t_out = output_grid(T, dt)
-    else:
-        t_out = output_times(times)
-        T = float(t_out[-1])
+    T, t_out = time_grid(duration, step, times)
     p = params.vector(model)
     ev = dose_events(p, reg, model)
     late = reg.times() > T

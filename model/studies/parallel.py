@@ -85,6 +85,11 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
                 pass
         for proc in procs:
             proc.join(timeout=10)
+        # the pool's manager thread closes its wake-up pipe as it ends; interpreter exit writes to that pipe, so
+        # let the thread end first (else a race prints "Bad file descriptor" from concurrent.futures at exit)
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(timeout=10)
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)

@@ -28,6 +28,7 @@ from il2als.compiler.codegen import CompiledModel, default_model
 from il2als.errors import Il2alsError
 from il2als.inputs.population_spec import PopulationSpec
 from il2als.inputs.regimens import Dose, Regimen, as_regimen, none
+from il2als.results.metrics import PNFH_CUTOFFS
 from il2als.solve.batch import simulate_population
 from il2als.studies.cohort import sample_population
 from il2als.studies.trial import TRIAL_OPTIONS
@@ -218,12 +219,13 @@ def sample_size(hazard_ratio: float, death_probability: float, power: float, alp
 
 
 #: Confirmatory designs compared: (label, CSF-pNfH low, high [pg/mL], which schedule: "reference" or "optimised").
+_LO, _HI = PNFH_CUTOFFS
 PHASE3_DESIGNS = (
     ("all-comers, MIROCALS schedule", 0.0, math.inf, "reference"),
-    ("enriched 750-3700 pg/mL, MIROCALS schedule", 750.0, 3700.0, "reference"),
-    ("enriched <= 3700 pg/mL, MIROCALS schedule", 0.0, 3700.0, "reference"),
-    ("high > 3700 pg/mL, MIROCALS schedule", 3700.0, math.inf, "reference"),
-    ("high > 3700 pg/mL, optimised schedule", 3700.0, math.inf, "optimised"),
+    (f"enriched {_LO:g}-{_HI:g} pg/mL, MIROCALS schedule", _LO, _HI, "reference"),
+    (f"enriched <= {_HI:g} pg/mL, MIROCALS schedule", 0.0, _HI, "reference"),
+    (f"high > {_HI:g} pg/mL, MIROCALS schedule", _HI, math.inf, "reference"),
+    (f"high > {_HI:g} pg/mL, optimised schedule", _HI, math.inf, "optimised"),
     ("all-comers, optimised schedule", 0.0, math.inf, "optimised"),
 )
 
