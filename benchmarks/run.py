@@ -15,6 +15,7 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -125,6 +126,27 @@ def startup(repeats: int = 5) -> None:
     for args in (["--version"], ["regimens"], ["params"]):
         t = median([sys.executable, "-m", "il2als", *args])
         print(f"start-up: il2als {' '.join(args):<10} {t:.2f} s = {t / ref:.1f}x the numpy import (target <= 5x)")
+    # the compiled model in a new process: generated source re-derived through sympy (cold) or read back (warm)
+    import tempfile
+
+    code = [sys.executable, "-c", "from il2als.compiler import default_model; default_model()"]
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, "IL2ALS_CACHE_DIR": d}
+        cold = []
+        for _ in range(repeats):
+            for f in Path(d).glob("generated/*"):
+                f.unlink()
+            t0 = time.perf_counter()
+            subprocess.run(code, env=env, capture_output=True, check=True)
+            cold.append(time.perf_counter() - t0)
+        warm = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            subprocess.run(code, env=env, capture_output=True, check=True)
+            warm.append(time.perf_counter() - t0)
+    c, w = float(np.median(cold)), float(np.median(warm))
+    print(f"start-up: the compiled model in a new process {c:.2f} s without / {w:.2f} s with the cached generated "
+          f"source ({c - w:.2f} s saved a process)")
 
 
 def roadrunner_per_patient(P, outputs):

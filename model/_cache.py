@@ -1,4 +1,5 @@
-"""Where il2als keeps what it can rebuild (the compiled engine, pint's parsed unit definitions)."""
+"""Where il2als keeps what it can rebuild (the compiled engine, the generated model source, pint's parsed unit
+definitions)."""
 
 from __future__ import annotations
 

@@ -282,3 +282,31 @@ def test_no_public_name_shadows_a_submodule(package):
     pkg = importlib.import_module(f"il2als.{package}" if package else "il2als")
     submodules = {info.name for info in pkgutil.iter_modules(pkg.__path__)}
     assert not submodules & set(pkg.__all__)
+
+
+def test_the_generated_source_is_cached_by_hash_and_a_damaged_copy_is_never_used(tmp_path):
+    """#16: a new process reads the generated model source instead of re-deriving it through sympy; the copy is
+    keyed by the equations' hash and carries the hash of its own text, so an edited or truncated file is ignored."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "IL2ALS_CACHE_DIR": str(tmp_path)}
+    code = ("import hashlib, numpy as np\nfrom il2als.compiler import default_model\nm = default_model()\n"
+            "y = np.ones(len(m.state_names)); p = np.ones(len(m.parameter_names))\n"
+            "print(hashlib.sha256(m.source.encode()).hexdigest(), float(m.rhs(0.0, y, p).sum()))")
+
+    def run():
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    first = run()
+    files = list((tmp_path / "generated").glob("model_*.py"))
+    assert len(files) == 1
+    assert run() == first  # from the cache: the same source, the same numbers
+    damaged = files[0].read_text().replace("def rhs(", "def rhs_broken(", 1)
+    files[0].write_text(damaged)
+    assert run() == first  # the damaged copy fails its stamp and is regenerated
+    head, _, body = files[0].read_text().partition("\n")
+    assert head.endswith(hashlib.sha256(body.encode()).hexdigest()) and "def rhs(" in body
