@@ -186,3 +186,18 @@ def test_unwritable_engine_cache_falls_back_to_a_temporary_folder_and_leaves_non
     assert r.returncode == 0 and "cannot be written" in r.stderr
     assert r.stdout.strip().startswith(str(tmp))
     assert list(tmp.iterdir()) == [], "the temporary engine folder must be removed at exit"
+
+
+def test_a_cold_engine_compile_says_what_it_does_and_how_long_it_took(tmp_path):
+    """#16: the first run on a machine compiles for ~20-40 s; it must not be silent, and a cached run says nothing."""
+    env = {**os.environ, "IL2ALS_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "il2als", "simulate", "--method", "engine", "--profile", "default", "--days", "3",
+           "--no-plot"]
+    first = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    lines = first.stderr.splitlines()
+    start = next(i for i, s in enumerate(lines) if "compiling the batch engine" in s)
+    done = next(i for i, s in enumerate(lines) if s.startswith("il2als: batch engine compiled in "))
+    assert done > start and str(tmp_path / "cache") in lines[done]
+    again = subprocess.run([*cmd, "--out", str(tmp_path / "b")], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "compil" not in again.stderr

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +28,7 @@ from il2als.compiler import kernels as _kernels_src
 from il2als.compiler.codegen import CompiledModel
 from il2als.errors import Il2alsError
 
-__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "load_engine"]
+__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "load_engine", "report_compiled"]
 
 OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = (
     _kernels_src.OK, _kernels_src.TOO_MANY_STEPS, _kernels_src.STEP_TOO_SMALL, _kernels_src.NOT_FINITE,
@@ -42,6 +43,19 @@ STATUS_TEXT = {
 #: Status of a patient whose states went below zero beyond the negative-state policy (set after the kernel).
 NEGATIVE_STATE = 5
 STATUS_TEXT[NEGATIVE_STATE] = "negative state beyond the round-off policy"
+
+
+#: engines announced as compiling in this process: module name -> (start time, cache folder); numba compiles at a
+#: kernel's first call, so the time is reported after it (:func:`report_compiled`)
+_COLD: dict[str, tuple[float, str]] = {}
+
+
+def report_compiled(eng: ModuleType) -> None:
+    """After an engine's first kernel call: say how long its cold compile took (once; nothing when it was cached)."""
+    started = _COLD.pop(eng.__name__, None)
+    if started is not None:
+        print(f"il2als: batch engine compiled in {time.perf_counter() - started[0]:.0f} s and cached in {started[1]}",
+              file=sys.stderr, flush=True)
 
 
 def _writable(d: Path) -> bool:
@@ -165,6 +179,7 @@ def load_engine(model: CompiledModel) -> ModuleType:
     if not any(f.suffix == ".nbi" for f in cached):
         print(f"il2als: compiling the batch engine (first run with this model; about 20-40 s, then cached in {folder})",
               file=sys.stderr, flush=True)
+        _COLD[name] = (time.perf_counter(), str(folder))
     try:
         return _load(name, path)
     except Exception as exc:  # numba raises many types for an unreadable cache (EOFError, pickle errors ...)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from il2als.compiler.codegen import CompiledModel, default_model
-from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, load_engine
+from il2als.compiler.engine import NEGATIVE_STATE, NOT_FINITE, OK, STATUS_TEXT, load_engine, report_compiled
 from il2als.errors import Il2alsError, SolverError, did_you_mean
 from il2als.inputs.parameters import ParameterSet
 from il2als.inputs.regimens import Regimen, as_regimen
@@ -183,6 +183,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         eng.population(Y0, Pc, ev_t[e0:e1], ev_kind[e0:e1], ev_target[e0:e1], ev_value[e0:e1], ev_period[e0:e1], ptr,
                        held, t_out, options.rtol, atol, options.first_step, options.max_steps, out, st,
                        t_fail[c0:c1], steps[c0:c1])
+        report_compiled(eng)
         st = np.where(st0 != OK, st0, st)
         for j in range(c1 - c0):
             i = c0 + j
