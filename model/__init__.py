@@ -3,7 +3,7 @@
 IL-2 dosing -> Tregs -> neuroinflammation -> motor-neuron loss, observed as neurofilament, ALSFRS-R and survival.
 
 The packages follow the pipeline: :mod:`il2als.mechanism` (symbols) -> :mod:`il2als.compiler` (generated code,
-batch engine) -> :mod:`il2als.inputs` (units, parameters, regimens, populations, datasets) -> :mod:`il2als.solve`
+batch engine) -> :mod:`il2als.inputs` (units, parameters, regimens, populations, datasets) -> :mod:`il2als.solve.events`
 -> :mod:`il2als.results` -> :mod:`il2als.studies` / :mod:`il2als.fitting` -> :mod:`il2als.export` /
 :mod:`il2als.plot` -> :mod:`il2als.cli`. The verbs a modeller uses are importable from here.
 

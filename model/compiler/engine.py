@@ -1,7 +1,7 @@
 """Compile the batch engine: the generated model and the kernels in one numba module, cached on disk.
 
-The module text is the model's generated source (:mod:`il2als.compile`) followed by the kernels'
-source (:mod:`il2als.kernels`) and a footer that compiles each function with ``numba.njit(cache=True)``. It is
+The module text is the model's generated source (:mod:`il2als.compiler.codegen`) followed by the kernels'
+source (:mod:`il2als.compiler.kernels`) and a footer that compiles each function with ``numba.njit(cache=True)``. It is
 written once per model version to ``$IL2ALS_CACHE_DIR`` (default ``~/.cache/il2als``) under a name hashing its
 text, so a new process loads the machine code instead of compiling for ~20 s. If the folder is not writable a
 temporary one is used (no cache across processes).
@@ -97,7 +97,7 @@ def module_source(model: CompiledModel) -> str:
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "rhs_into", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in _kernels_src.SERIAL]
     footer += [f"{f} = _nb.njit(cache=True, parallel=True)({f})" for f in _kernels_src.PARALLEL]
-    return model.source + "\n\n# ---- kernels (il2als/kernels.py) ----\n" + k + "\n".join(footer) + "\n"
+    return model.source + "\n\n# ---- kernels (il2als/compiler/kernels.py) ----\n" + k + "\n".join(footer) + "\n"
 
 
 def _load(name: str, path: Path) -> ModuleType:

@@ -1,7 +1,7 @@
 """Numerical kernels of the batch engine, written as plain Python over plain arrays.
 
 They refer to the model's generated ``rhs(t, y, p)`` and ``jac(t, y, p)`` as module globals: the engine
-(:mod:`il2als.engine`) writes the generated model and this source into one module file and compiles every
+(:mod:`il2als.compiler.engine`) writes the generated model and this source into one module file and compiles every
 function with numba (``cache=True``, so later processes load the machine code from disk). Imported as is, this
 module runs in pure Python, which is slow but handy for reading and debugging.
 
@@ -29,7 +29,7 @@ E1, E2, E3, E4 = 17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0
 SAFETY, GROW, SHRNK, PGROW, PSHRNK = 0.9, 3.0, 0.5, -0.25, -1.0 / 3.0
 ERRCON = (GROW / SAFETY) ** (1 / PGROW)
 
-# steady-state doses: the same convergence rule as the scipy reference path (il2als.solve)
+# steady-state doses: the same convergence rule as the scipy reference path (il2als.solve.single)
 SS_CONVERGENCE = 0.01
 MAX_SS_CYCLES = 5000
 
@@ -310,7 +310,7 @@ def periodic(y, p, held, target, value, period, rtol, atol, h_dose, max_steps, w
     return NO_STEADY_STATE, total
 
 def patient(y0, p, ev_t, ev_kind, ev_target, ev_value, ev_period, held, t_out, rtol, atol, h_dose, max_steps, out):
-    """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.solve`: 0 bolus,
+    """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.solve.events`: 0 bolus,
     1 infusion rate change, 2 steady-state dose, 3 reset to y0); fill out (n_times, n_states).
 
     Returns (status, t_fail, total steps)."""

@@ -2,7 +2,7 @@
 
 The same problem as ``il2als fit --data``, written so that pyPESTO/AMICI (or any PEtab tool) can fit it:
 
-* ``model.xml``: the SBML export (:mod:`il2als.sbml`) with as many dose slots as the largest regimen;
+* ``model.xml``: the SBML export (:mod:`il2als.export.sbml`) with as many dose slots as the largest regimen;
 * ``conditions.tsv``: one condition per ID, setting its dose slots (time [day], amount [IU]) and its
   parameter columns; plus ``preequilibration`` (no doses, ``hold_fixed_states = 1``), which every measurement
   names as its pre-equilibration, so the baseline is re-derived for every parameter vector the optimiser tries,

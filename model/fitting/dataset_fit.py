@@ -27,7 +27,7 @@ PASS_LIMIT = 2.0
 
 @dataclass(frozen=True, eq=False)
 class DataProblem(FreeVector):
-    """Fit shared free parameters to a dataset: the same interface as :class:`il2als.fit.Problem`."""
+    """Fit shared free parameters to a dataset: the same interface as :class:`il2als.fitting.optimize.Problem`."""
 
     data: Dataset
     free: tuple[FreeParameter, ...]

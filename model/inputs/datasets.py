@@ -223,7 +223,7 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             cmt = _whole(cmt_text, "CMT", where)
             if cmt not in cmts:
                 raise Il2alsError(f"{where}: CMT {cmt_text} is not a compartment; use 1 (depot) or 2-{max(cmts)} "
-                                  "(see il2als.data.compartments())")
+                                  "(see il2als.inputs.datasets.compartments())")
         if evid in (1, 4):
             route = routes.get(CMT_DEPOT if cmt is None else cmt)
             if route is None:
@@ -326,7 +326,7 @@ def _infusion_days(get, cols: dict, amount: float, t_factor: float, where: str) 
 
 
 def replicate_dataset(rep, regimen: Regimen, design, model: CompiledModel | None = None) -> Dataset:
-    """One virtual trial (an :class:`il2als.trial.Replicate`) as a dataset: per patient the arm's doses (IU), the
+    """One virtual trial (an :class:`il2als.studies.trial.Replicate`) as a dataset: per patient the arm's doses (IU), the
     recorded ALSFRS-R visits until death and baseline CSF pNfH; covariates ARM, STRATUM, DTIME [day] (death or
     censoring) and DEATH (1/0), and the parameters that differ between patients as parameter columns."""
     model = model or default_model()

@@ -8,7 +8,7 @@ A parameter file holds ``[meta]`` (name, title, optional ``base`` to derive from
 
 An optional ``[population]`` table (``omega``, ``factor``, ``correlations`` sub-tables, as in
 ``params/population.toml``) is the part of a hypothesis about how patients differ: a virtual population
-centred on the set adopts it (:meth:`il2als.cohort.PopulationSpec.centred_on`).
+centred on the set adopts it (:meth:`il2als.inputs.population_spec.PopulationSpec.centred_on`).
 
 ``source`` is a reference key, or text starting ``assumed:``, ``derived:`` or ``calibrated:`` that says why.
 Loading rejects unknown or missing names, unparseable or wrong-dimension units, non-finite values and values
@@ -364,7 +364,7 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
 
 def _population_table(label: str, table: object) -> dict[str, dict[str, float]]:
     """The ``[population]`` table's shape: sub-tables of numbers (names and ranges are checked where a
-    population is built on the set, :meth:`il2als.cohort.PopulationSpec.centred_on`)."""
+    population is built on the set, :meth:`il2als.inputs.population_spec.PopulationSpec.centred_on`)."""
     if not isinstance(table, dict):
         raise ParameterError(f"{label}: [population] must be a table with omega, factor or correlations sub-tables")
     out: dict[str, dict[str, float]] = {}

@@ -33,7 +33,7 @@ __all__ = ["MAX_DOSE_IU", "LOW_DOSE_WARN_IU", "MAX_DOSES", "check_dose_count", "
 MAX_DOSE_IU = 1e8
 LOW_DOSE_WARN_IU = 1e7  # a mass that converts to more than this is probably a unit slip (mg for MIU)
 #: At most this many dose events in one regimen (daily dosing for 27 years); more is a typing slip that would
-#: otherwise run for hours or exhaust memory. Raise it deliberately with ``il2als.dosing.MAX_DOSES = ...``.
+#: otherwise run for hours or exhaust memory. Raise it deliberately with ``il2als.inputs.regimens.MAX_DOSES = ...``.
 MAX_DOSES = 10_000
 
 
@@ -41,7 +41,7 @@ def check_dose_count(n: int, what: str) -> None:
     """Refuse a regimen of more than :data:`MAX_DOSES` doses (one-line :class:`RegimenError`)."""
     if n > MAX_DOSES:
         raise RegimenError(f"{what} would give {n:,} doses, above the cap of {MAX_DOSES:,} per regimen "
-                           "(il2als.dosing.MAX_DOSES); check the counts, or raise the cap in Python")
+                           "(il2als.inputs.regimens.MAX_DOSES); check the counts, or raise the cap in Python")
 
 
 class DoseWarning(UserWarning):

@@ -3,7 +3,7 @@
 A variant is a parameter file in ``params/variants/`` (``base = "calibrated"``: the literature-only set) that
 switches parts of the one symbolic mechanism on or off through its parameters, plus an optional
 ``[population]`` table that changes the virtual population's spreads or correlations (the part of a hypothesis
-about how patients differ; carried by the parameter set, see :meth:`il2als.cohort.PopulationSpec.centred_on`),
+about how patients differ; carried by the parameter set, see :meth:`il2als.inputs.population_spec.PopulationSpec.centred_on`),
 and a ``[variant]`` table that says what the hypothesis is, its literature support, and which coupling
 parameters (at most two, each with bounds) the trial-informed step may fit. Variants never copy the
 mechanism; they are values.

@@ -65,7 +65,7 @@ def plot_population_fit(res, data, title: str = "", max_ids: int = 30):
 def plot_observed_vs_predicted(rows: list[dict], observable: str, prediction: str = "IPRED", ax=None,
                                log: bool | None = None):
     """Observations against the population (``"PRED"``) or individual (``"IPRED"``) predictions of one
-    observable, with the identity line; ``rows`` from :meth:`il2als.popfit.PopulationFit.diagnostic_rows`.
+    observable, with the identity line; ``rows`` from :meth:`il2als.fitting.population_fit.PopulationFit.diagnostic_rows`.
     Log axes when every value is positive (unless ``log`` says otherwise). Returns the Axes."""
     if prediction not in ("PRED", "IPRED"):
         raise ValueError("prediction must be 'PRED' or 'IPRED'")
@@ -163,7 +163,7 @@ def plot_ebe_distribution(eta, omega: float, name: str, shrinkage: float | None 
 
 
 def plot_vpc(vpc, observable: str, ax=None, log: bool | None = None):
-    """A visual predictive check of one observable (an :class:`il2als.popfit.VisualPredictiveCheck`): observations
+    """A visual predictive check of one observable (an :class:`il2als.fitting.population_fit.VisualPredictiveCheck`): observations
     (dots), their 5th/50th/95th percentiles per bin (lines) and the 95% simulation intervals of the same percentiles
     (shaded: blue the outer, red the median). Returns the Axes."""
     ax = _axes(ax, (5.5, 4.0))

@@ -193,7 +193,7 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
               options: SolverOptions, label: str = "") -> np.ndarray:
     """Piecewise integration from ``y0`` at t=0 through ``events``; returns states at ``t_out``, shape
     ``(n_times, n_states)``. Values at an event time are those just after the event. The scipy reference path:
-    the batch engine (:mod:`il2als.kernels`) implements the same events and is tested against it."""
+    the batch engine (:mod:`il2als.compiler.kernels`) implements the same events and is tested against it."""
     duration = float(t_out[-1])
     ev = events.until(duration)
     scale = _scales(model, y0, p, ev.peaks())
@@ -262,7 +262,7 @@ def _periodic(cycle, y: np.ndarray, target: int, value: float, period: float, he
     """The state just before a dose of ``value`` into ``target`` repeated every ``period`` days has reached its
     periodic steady state, the ``held`` states (the disease) held; ``cycle(x, period)`` integrates one period.
     Cycles repeat until no free state moves by more than SS_CONVERGENCE of its error tolerance from one cycle to
-    the next, and fail after MAX_SS_CYCLES: the engine's rule (:func:`il2als.kernels.periodic`)."""
+    the next, and fail after MAX_SS_CYCLES: the engine's rule (:func:`il2als.compiler.kernels.periodic`)."""
     y = y.copy()
     for _ in range(MAX_SS_CYCLES):
         start = y.copy()

@@ -88,7 +88,7 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         raise ParameterError(f"population size {n!r} must be a whole number >= 1")
     if n > MAX_PATIENTS:
         raise ParameterError(f"population size {n:,} is above the cap of {MAX_PATIENTS:,} patients for one run "
-                             "(il2als.cohort.MAX_PATIENTS); sample in several runs")
+                             "(il2als.studies.cohort.MAX_PATIENTS); sample in several runs")
     model = model or default_model()
     centre = spec.centre.vector(model)
     idx = [model.parameter_index(k) for k in spec.varied]

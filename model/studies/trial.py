@@ -1,6 +1,6 @@
 """Virtual trials: replicate a randomised trial in silico and analyse it as the trialists did.
 
-Per replicate: sample eligible patients (:mod:`il2als.cohort`), randomise 1:1, simulate each patient under
+Per replicate: sample eligible patients (:mod:`il2als.studies.cohort`), randomise 1:1, simulate each patient under
 the arm's regimen with the batch engine, draw each death time from the patient's own simulated cumulative
 hazard (inverse transform of one exponential deviate), take ALSFRS-R at scheduled visits with measurement noise
 until death, and stratify by baseline CSF-pNfH. Cox proportional hazards uses lifelines, not a hand-written
