@@ -113,11 +113,13 @@ def startup(repeats: int = 5) -> None:
     import subprocess
     import sys
 
-    def median(cmd: list[str]) -> float:
+    def median(cmd: list[str], env: dict | None = None, before=None) -> float:  # noqa: ANN001
         times = []
         for _ in range(repeats):
+            if before is not None:
+                before()
             t0 = time.perf_counter()
-            subprocess.run(cmd, capture_output=True, check=True)
+            subprocess.run(cmd, capture_output=True, check=True, env=env)
             times.append(time.perf_counter() - t0)
         return float(np.median(times))
 
@@ -132,19 +134,13 @@ def startup(repeats: int = 5) -> None:
     code = [sys.executable, "-c", "from il2als.compiler import default_model; default_model()"]
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "IL2ALS_CACHE_DIR": d}
-        cold = []
-        for _ in range(repeats):
+
+        def forget() -> None:
             for f in Path(d).glob("generated/*"):
                 f.unlink()
-            t0 = time.perf_counter()
-            subprocess.run(code, env=env, capture_output=True, check=True)
-            cold.append(time.perf_counter() - t0)
-        warm = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            subprocess.run(code, env=env, capture_output=True, check=True)
-            warm.append(time.perf_counter() - t0)
-    c, w = float(np.median(cold)), float(np.median(warm))
+
+        c = median(code, env, before=forget)
+        w = median(code, env)
     print(f"start-up: the compiled model in a new process {c:.2f} s without / {w:.2f} s with the cached generated "
           f"source ({c - w:.2f} s saved a process)")
 

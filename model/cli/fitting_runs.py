@@ -54,14 +54,13 @@ def _base_set(params: "str | tuple[str, list[str]]"):
     return _with_sets(load_parameters(name), list(sets))
 
 
-def _override_lines(params: "str | tuple[str, list[str]]", fitted: set[str]) -> list[str]:
-    """fitted.toml lines for the --set overrides the fit ran with (those not estimated), so that loading the file
-    gives the parameters the fit used, not the base set's."""
+def _override_lines(params: "str | tuple[str, list[str]]", ps, fitted: set[str]) -> list[str]:  # noqa: ANN001
+    """fitted.toml lines for the --set overrides the fit ran with (those not estimated), read from ``ps`` (the
+    parameter set the fit started from), so that loading the file gives the parameters the fit used."""
     if isinstance(params, (str, Path)) or not params[1]:
         return []
     from il2als.cli._common import _parse_sets
 
-    ps = _base_set(params)
     out = []
     for name in _parse_sets(list(params[1])):
         if name in fitted:
@@ -226,7 +225,7 @@ def run_population_fit(data_path: str, free: list[str], random: list[str], out: 
                    f"{len(problem.data.ids)} patients), typical value, RSE {r['rse_pct']:.3g}%")
             lines.append(f'{f.name} = {{ value = {r["estimate"]:.6g}, unit = "{f.unit}", '
                          f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')
-        lines += _override_lines(params, {f.name for f in problem.free})
+        lines += _override_lines(params, problem.base, {f.name for f in problem.free})
         lines += ["", "# between-patient SDs of the log-normal random effects, estimated by the same fit", "[population.omega]"]
         lines += [f"{n} = {w:.6g}" for n, w in res.omega.items()]
         (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -369,7 +368,8 @@ def write_fit_report(res: FitResult, out: Path, name: str, params: str, seconds:
             f = problem.free[problem.names.index(r["parameter"])]
             lines.append(f'{r["parameter"]} = {{ value = {r["estimate"]:.6g}, unit = "{r["unit"]}", '
                          f'range = [{f.lower:.6g}, {f.upper:.6g}], source = "{src}" }}')
-        lines += _override_lines(params, set(problem.names))
+        used = problem.base["default"] if isinstance(problem.base, dict) else problem.base  # targets / data problem
+        lines += _override_lines(params, used, set(problem.names))
         (tmp / "fitted.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if plot:
             from il2als.plot._common import save_figure

@@ -246,14 +246,13 @@ def _cached_source(key: str) -> str | None:
 def _store_source(key: str, src: str) -> None:
     """Keep ``src`` for ``key`` (atomically; silently skipped where the cache cannot be written)."""
     import hashlib
-    import os
+
+    from il2als._cache import write_atomically
 
     path = _source_path(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(_STAMP + hashlib.sha256(src.encode()).hexdigest() + "\n" + src, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, _STAMP + hashlib.sha256(src.encode()).hexdigest() + "\n" + src)
     except OSError:
         pass
 

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-from il2als._cache import cache_root
+from il2als._cache import cache_root, write_atomically
 from il2als.compiler import kernels as _kernels_src
 from il2als.compiler.codegen import CompiledModel
 from il2als.errors import Il2alsError
@@ -142,12 +142,6 @@ def _remove(files: list[Path]) -> None:
             pass
 
 
-def _write_source(path: Path, text: str) -> None:
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @functools.lru_cache(maxsize=4)
 def load_engine(model: CompiledModel) -> ModuleType:
     """The compiled engine module for ``model`` (functions ``population``, ``baselines``, ``patient``, ...).
@@ -168,7 +162,7 @@ def load_engine(model: CompiledModel) -> ModuleType:
     except (OSError, UnicodeDecodeError):
         current = None
     if current != text:
-        _write_source(path, text)
+        write_atomically(path, text)
     cached = sorted((folder / "__pycache__").glob(f"{name}*")) if (folder / "__pycache__").is_dir() else []
     broken = _unreadable(cached)
     if broken is not None:
@@ -186,5 +180,5 @@ def load_engine(model: CompiledModel) -> ModuleType:
         warnings.warn(f"the engine cache in '{folder}' could not be loaded ({type(exc).__name__}); removing this "
                       "engine's cached files and compiling it again", RuntimeWarning, stacklevel=2)
         _remove([path, *(folder / "__pycache__").glob(f"{name}*")])
-        _write_source(path, text)
+        write_atomically(path, text)
         return _load(name, path)

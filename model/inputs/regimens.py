@@ -435,25 +435,23 @@ def parse_regimen(sentence: str) -> Regimen:
         if not m:
             continue
         amount = _norm_amount(m["amount"])
+        given = m.groupdict().get("start")  # every form but a single dose may say when it starts
+        start = _time(given, "start") if given else "0 day"
         if kind == "cycles":
-            start = _time(m["start"], "start") if m["start"] else "0 day"
             if m["period"]:
                 reg = cycles(amount, int(m["n"]), m["period"], int(m["k"]), start=start)
             else:
                 reg = course(amount, int(m["n"]), "1 day", start=start)
         elif kind in ("on_days", "weekly"):
-            start = _time(m["start"], "start") if m["start"] else "0 day"
             if kind == "on_days":
                 days = [int(d) for d in re.split(r"\s*(?:,|and|&)\s*", m["days"].strip())]
                 period = m["period"]
-                k = int(m["k"]) if m["k"] else None
             else:
                 days = list(WEEKLY_DAYS[(m["freq"] or "once").lower()])
                 period = "7 day"
-                k = int(m["k"]) if m["k"] else None
+            k = int(m["k"]) if m["k"] else None
             reg = on_days(amount, days, period, k, start=start, span=None if k is not None else m["span"])
         elif kind == "every":
-            start = _time(m["start"], "start") if m["start"] else "0 day"
             if m["n"]:
                 n = int(m["n"])
             else:

@@ -387,8 +387,7 @@ def _on_engine(model: CompiledModel, p: np.ndarray, y0: np.ndarray, reg: Regimen
                                   options=BatchOptions(rtol=options.rtol, atol=options.atol), model=model)
     except SolverError as exc:
         raise SolverError(f"{name}: {exc}") from None
-    units = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
-    return np.column_stack([res[n][0] / _factor(*units[n]) for n in model.state_names])
+    return np.column_stack([res[s.name][0] / _factor(s.unit, s.output_unit or s.unit) for s in model.mechanism.states])
 
 
 def simulate(params: "ParameterSet | Sequence[ParameterSet] | np.ndarray", regimen: "Regimen | str",
