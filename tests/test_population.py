@@ -84,3 +84,52 @@ def test_cohort_baseline_states_are_each_patients_own_baseline():
     Y, st = population_baselines(c.params)
     assert np.all(st == 0)
     assert np.allclose(c.states, Y, rtol=1e-12, atol=0)
+
+
+def _mixed_population(n):
+    """n patients drawn from the population spec, with every kind of dose event between them: SC courses,
+    placebo, an IV bolus, an infusion, a steady-state dose and a reset to baseline."""
+    from il2als.inputs.population_spec import load_population_spec
+    from il2als.inputs.regimens import Dose, Regimen
+    from il2als.studies.cohort import sample_population
+
+    P = sample_population(load_population_spec(), n, np.random.default_rng(7)).params
+    special = [Regimen((Dose(3.0, 2e6, route="iv"), Dose(10.0, 1e6)), name="iv then sc"),
+               Regimen((Dose(2.0, 2e6, duration=0.5),), name="infusion"),
+               Regimen((Dose(5.0, 2e6, steady_state_interval=7.0), Dose(12.0, 2e6)), name="steady state"),
+               Regimen((Dose(1.0, 2e6), Dose(30.0, 2e6)), name="reset", resets=(20.0,))]
+    regs = [special[i % 4] if i % 3 == 0 else ("mirocals" if i % 3 == 1 else "placebo") for i in range(n)]
+    return P, regs
+
+
+def test_lanes_kernel_takes_the_scalar_kernels_steps():
+    """The lanes kernel is the scalar kernel, step for step: the same steps, statuses and outputs (to 1e-12; the
+    arithmetic is the same, so in practice bit for bit) on more patients than lanes, with refills, every kind of
+    dose event, off-grid output times, and patients that run out of steps."""
+    lanes = load_engine(default_model()).LANES
+    n = 2 * lanes + 5
+    P, regs = _mixed_population(n)
+    times = np.concatenate([[0.0], np.sort(np.random.default_rng(3).uniform(0, 60, 40)), [60.0]])
+    for max_steps in (200_000, 700):
+        res = {k: simulate_population(P, regs, times=times, outputs=list(default_model().state_names),
+                                      options=BatchOptions(kernel=k, max_steps=max_steps, on_failure="skip"))
+               for k in ("scalar", "lanes")}
+        a, b = res["scalar"], res["lanes"]
+        np.testing.assert_array_equal(a.status, b.status)
+        np.testing.assert_array_equal(a.steps, b.steps)
+        assert a.failures == b.failures
+        for name in a.values:
+            np.testing.assert_allclose(b[name], a[name], rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
+        if max_steps == 700:
+            assert 0 < len(a.failures) < n, "some, not all, patients should run out of steps"
+        else:
+            assert np.all(a.status == 0)
+
+
+def test_auto_kernel_and_bad_kernel_name():
+    with pytest.raises(Il2alsError, match="'auto', 'lanes' or 'scalar'"):
+        BatchOptions(kernel="simd")
+    P, regs = _mixed_population(3)  # fewer patients than lanes: auto runs the scalar kernel, with the same answer
+    a = simulate_population(P, regs, "30 day", outputs=["treg_count"])
+    b = simulate_population(P, regs, "30 day", outputs=["treg_count"], options=BatchOptions(kernel="lanes"))
+    np.testing.assert_allclose(b["treg_count"], a["treg_count"], rtol=1e-12, atol=0)

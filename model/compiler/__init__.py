@@ -7,7 +7,7 @@ from il2als._lazy import attach
 #: public name -> the submodule that defines it
 _EXPORTS = {
     **dict.fromkeys(("CompiledModel", "compile_mechanism", "default_model",), "codegen"),
-    **dict.fromkeys(("STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "load_engine", "report_compiled",), "engine"),
+    **dict.fromkeys(("STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "lane_width", "module_source", "load_engine", "report_compiled",), "engine"),
     **dict.fromkeys(("equations_markdown",), "equations"),
 }
 

@@ -30,21 +30,36 @@ __all__ = ["CompiledModel", "compile_mechanism", "default_model"]
 
 
 def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int, ...], printer, array_mod: str,
-             n_time_vector: bool = False) -> str:
-    """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``."""
+             n_time_vector: bool = False, lanes: bool = False) -> str:
+    """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``.
+
+    With ``lanes``, ``def name(_t, y, p, _out)`` instead evaluates the same statements for every lane ``_l`` of
+    ``y`` (n_states, LANES) and ``p`` (n_parameters, LANES) into ``_out`` (n_exprs, LANES), all flat (index
+    ``i * LANES + _l``, the engine's constant ``LANES``): one loop whose body is the scalar code, so patients in
+    lanes get the very same arithmetic."""
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
-    lines = [f"def {name}(t, y, p):"]
     used = set().union(*(e.free_symbols for e in exprs)) | set().union(*(e.free_symbols for _, e in replacements)) if exprs else set()
     used = {str(u) for u in used}
+    if lanes:
+        lines = [f"def {name}(_t, y, p, _out):", "    for _l in range(LANES):"]
+        ind, lane = "        ", " * LANES + _l"
+        if "t" in used:
+            lines.append(f"{ind}t = _t[_l]")
+    else:
+        lines = [f"def {name}(t, y, p):"]
+        ind, lane = "    ", ""
     # Indexed reads (not tuple unpacking) so that numba can compile the same source.
     for i, a in enumerate(args[0]):
         if a in used:
-            lines.append(f"    {a} = y[:, {i}]" if n_time_vector else f"    {a} = y[{i}]")
+            lines.append(f"{ind}{a} = y[:, {i}]" if n_time_vector else f"{ind}{a} = y[{i}{lane}]")
     for i, a in enumerate(args[1]):
         if a in used:
-            lines.append(f"    {a} = p[{i}]")
+            lines.append(f"{ind}{a} = p[{i}{lane}]")
     for sym, e in replacements:
-        lines.append(f"    {sym} = {printer.doprint(e)}")
+        lines.append(f"{ind}{sym} = {printer.doprint(e)}")
+    if lanes:
+        lines += [f"{ind}_out[{i} * LANES + _l] = {printer.doprint(e) if e != 0 else '0.0'}" for i, e in enumerate(reduced)]
+        return "\n".join(lines)
     if n_time_vector:
         lines.append("    _n = y.shape[0]")
         lines.append(f"    _out = {array_mod}.empty((_n, {len(exprs)}))")
@@ -128,12 +143,18 @@ def _markowitz(pattern: np.ndarray) -> tuple[list[int], np.ndarray]:
     return order, P
 
 
-def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], printer) -> str:
+def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], printer, lanes: bool = False) -> str:
     """Straight-line code for the Rosenbrock matrix ``W = c I - J`` on the Jacobian's sparsity pattern:
     ``w_fill(t, y, p, c, a)`` writes W (and zeros at fill-in) into ``a``; ``w_freeze(a, frozen, c)`` turns
     the rows of frozen states into ``c`` on the diagonal (their rates are held at zero, for the baseline); ``lu_sparse(a)`` factorises it in
     place without pivoting in a fill-reducing order (False on a zero pivot: the caller falls back to dense,
-    pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read."""
+    pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read.
+
+    With ``lanes``: ``w_fill_lanes(_t, y, p, _c, a)``, ``lu_lanes(a, ok)`` and ``solve_lanes(a, b)`` do the same,
+    statement for statement, for every lane ``_l`` of flat arrays laid out as ``a`` (n, n, LANES), ``b`` and ``y``
+    (n, LANES), ``p`` (n_parameters, LANES) (flat, with the constant ``LANES`` inner, so that LLVM can see that
+    the lanes never overlap and vectorise the loop); ``lu_lanes`` never stops early (no branch in the loop) but sets ``ok[_l]`` False where the
+    scalar code would have returned False, and the caller redoes that lane's step with the dense fallback."""
     n = jac.shape[0]
     pattern = np.array([[jac[i, j] != 0 or i == j for j in range(n)] for i in range(n)])
     order, lu = _markowitz(pattern)
@@ -141,47 +162,68 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     exprs = [(-jac[i, j]) for i, j in entries]
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
     used = {str(u) for e in [*exprs] for u in e.free_symbols}
-    lines = ["def w_fill(t, y, p, c, a):"]
-    lines += [f"    {a} = y[{i}]" for i, a in enumerate(ynames) if a in used]
-    lines += [f"    {a} = p[{i}]" for i, a in enumerate(pnames) if a in used]
-    lines += [f"    {sym} = {printer.doprint(e)}" for sym, e in replacements]
+    ind = "        " if lanes else "    "
+
+    def fn(header: str) -> list[str]:
+        return [header, "    for _l in range(LANES):"] if lanes else [header]
+
+    def A(i: int, j: int) -> str:  # W's entry (i, j): a[i, j], or flat a[(i n + j) LANES + l] for the lanes
+        return f"a[{i * n + j} * LANES + _l]" if lanes else f"a[{i}, {j}]"
+
+    def V(name: str, i: int) -> str:  # a vector's entry i
+        return f"{name}[{i} * LANES + _l]" if lanes else f"{name}[{i}]"
+
+    lines = fn("def w_fill_lanes(_t, y, p, _c, a):") if lanes else ["def w_fill(t, y, p, c, a):"]
+    if lanes:
+        lines.append(f"{ind}c = _c[_l]")
+        if "t" in used:
+            lines.append(f"{ind}t = _t[_l]")
+    lines += [f"{ind}{a} = {V('y', i)}" for i, a in enumerate(ynames) if a in used]
+    lines += [f"{ind}{a} = {V('p', i)}" for i, a in enumerate(pnames) if a in used]
+    lines += [f"{ind}{sym} = {printer.doprint(e)}" for sym, e in replacements]
     for (i, j), e in zip(entries, reduced):
-        lines.append(f"    a[{i}, {j}] = {printer.doprint(e)}" + (" + c" if i == j else ""))
+        lines.append(f"{ind}{A(i, j)} = {printer.doprint(e)}" + (" + c" if i == j else ""))
     for i in range(n):
         for j in range(n):
             if lu[i, j] and not pattern[i, j]:
-                lines.append(f"    a[{i}, {j}] = 0.0")
-    lines += ["", "", "def w_freeze(a, frozen, c):"]
-    for i in range(n):
-        row = [j for j in range(n) if lu[i, j] and j != i]
-        lines.append(f"    if frozen[{i}]:")
-        lines += [f"        a[{i}, {j}] = 0.0" for j in row]
-        lines.append(f"        a[{i}, {i}] = c")
-    lines += ["", "", "def lu_sparse(a):"]
+                lines.append(f"{ind}{A(i, j)} = 0.0")
+    if not lanes:
+        lines += ["", "", "def w_freeze(a, frozen, c):"]
+        for i in range(n):
+            row = [j for j in range(n) if lu[i, j] and j != i]
+            lines.append(f"    if frozen[{i}]:")
+            lines += [f"        a[{i}, {j}] = 0.0" for j in row]
+            lines.append(f"        a[{i}, {i}] = c")
+    lines += ["", ""] + (fn("def lu_lanes(a, ok):") + [f"{ind}_ok = True"] if lanes
+                         else ["def lu_sparse(a):"])
     done: list[int] = []
     for k in order:
-        lines.append(f"    if a[{k}, {k}] == 0.0 or not math.isfinite(a[{k}, {k}]):")
-        lines.append("        return False")
+        if lanes:
+            lines.append(f"{ind}_ok = _ok & ({A(k, k)} != 0.0) & (abs({A(k, k)}) < math.inf)")
+        else:
+            lines.append(f"    if a[{k}, {k}] == 0.0 or not math.isfinite(a[{k}, {k}]):")
+            lines.append("        return False")
         rows = [i for i in range(n) if i not in done and i != k and lu[i, k]]
         cols = [j for j in range(n) if j not in done and j != k and lu[k, j]]
         if rows:
-            lines.append(f"    inv = 1.0 / a[{k}, {k}]")
+            lines.append(f"{ind}inv = 1.0 / {A(k, k)}")
         for i in rows:
-            lines.append(f"    a[{i}, {k}] *= inv")
+            lines.append(f"{ind}{A(i, k)} *= inv")
             for j in cols:
-                lines.append(f"    a[{i}, {j}] -= a[{i}, {k}] * a[{k}, {j}]")
+                lines.append(f"{ind}{A(i, j)} -= {A(i, k)} * {A(k, j)}")
         done.append(k)
-    lines += ["    return True", "", "", "def solve_sparse(a, b):"]
+    lines += ([f"{ind}ok[_l] = _ok"] if lanes else ["    return True"]) + ["", ""]
+    lines += fn("def solve_lanes(a, b):") if lanes else ["def solve_sparse(a, b):"]
     pos = {k: r for r, k in enumerate(order)}
     for r, i in enumerate(order):  # forward: L has unit diagonal, entries (i, k) with k eliminated before i
         for k in order[:r]:
             if lu[i, k]:
-                lines.append(f"    b[{i}] -= a[{i}, {k}] * b[{k}]")
+                lines.append(f"{ind}{V('b', i)} -= {A(i, k)} * {V('b', k)}")
     for i in reversed(order):  # backward: U entries (i, j) with j eliminated after i
         for j in order[pos[i] + 1:]:
             if lu[i, j]:
-                lines.append(f"    b[{i}] -= a[{i}, {j}] * b[{j}]")
-        lines.append(f"    b[{i}] /= a[{i}, {i}]")
+                lines.append(f"{ind}{V('b', i)} -= {A(i, j)} * {V('b', j)}")
+        lines.append(f"{ind}{V('b', i)} /= {A(i, i)}")
     return "\n".join(lines)
 
 
@@ -204,6 +246,9 @@ def _generate_source(ys: list, ynames: list[str], pnames: list[str], f: list, ob
                  n_time_vector=True),
         _codegen("initial", [ynames, pnames], init, (n,), scalar, "numpy"),
         _sparse_lu_source(jac, ynames, pnames, scalar),
+        # the same statements over lanes of patients, for the lanes kernel (il2als.compiler.kernels)
+        _codegen("rhs_lanes", [ynames, pnames], f, (n,), scalar, "numpy", lanes=True),
+        _sparse_lu_source(jac, ynames, pnames, scalar, lanes=True),
     ])
 
 

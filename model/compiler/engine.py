@@ -28,7 +28,7 @@ from il2als.compiler import kernels as _kernels_src
 from il2als.compiler.codegen import CompiledModel
 from il2als.errors import Il2alsError
 
-__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "module_source", "load_engine", "report_compiled"]
+__all__ = ["STATUS_TEXT", "NEGATIVE_STATE", "cache_dir", "lane_width", "module_source", "load_engine", "report_compiled"]
 
 OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = (
     _kernels_src.OK, _kernels_src.TOO_MANY_STEPS, _kernels_src.STEP_TOO_SMALL, _kernels_src.NOT_FINITE,
@@ -90,12 +90,36 @@ def cache_dir() -> Path:
     return _scratch_dir()
 
 
+@functools.lru_cache(maxsize=1)
+def lane_width() -> int:
+    """Patients per lane group of the lanes kernel: ``$IL2ALS_LANES`` if set, else 32 where the CPU has AVX2 or
+    AVX-512 and 16 otherwise.
+
+    From 16 lanes on, LLVM vectorises the lane loops (with fewer, it unrolls them into scalar code); 32 lanes
+    filled both cores' pipelines best here (``benchmarks/run.py --lanes`` compares widths: 8, 16, 32, 64 gave
+    1.9x, 2.8x, 3.2x, 3.3x the scalar kernel per core on 1,000 MIROCALS patients)."""
+    env = os.environ.get("IL2ALS_LANES")
+    if env is not None:
+        if not (env.isdigit() and 1 <= int(env) <= 256):
+            raise Il2alsError(f"IL2ALS_LANES = {env!r} must be a whole number from 1 to 256, e.g. 32; or unset it")
+        return int(env)
+    try:
+        import llvmlite.binding as ll
+
+        features = ll.get_host_cpu_features()
+    except Exception:  # no llvmlite (numba absent) or an unknown CPU: the narrower width
+        return 16
+    return 32 if features.get("avx2") or features.get("avx512f") else 16
+
+
 def module_source(model: CompiledModel) -> str:
     """Text of the engine module for ``model``: generated model + kernels + compilation footer."""
     k = inspect.getsource(_kernels_src)
-    footer = ["", "import numba as _nb", "prange = _nb.prange"]
+    footer = ["", "import numba as _nb", "prange = _nb.prange", f"LANES = {lane_width()}"]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in ("rhs", "rhs_into", "jac", "w_fill", "w_freeze", "lu_sparse", "solve_sparse")]
     footer += [f"{f} = _nb.njit(cache=True, nogil=True)({f})" for f in _kernels_src.SERIAL]
+    footer += [f"{f} = _nb.njit(cache=True, nogil=True, error_model='numpy')({f})"
+               for f in ("rhs_lanes", "w_fill_lanes", "lu_lanes", "solve_lanes", *_kernels_src.LANES_SERIAL)]
     footer += [f"{f} = _nb.njit(cache=True, parallel=True)({f})" for f in _kernels_src.PARALLEL]
     return model.source + "\n\n# ---- kernels (il2als/compiler/kernels.py) ----\n" + k + "\n".join(footer) + "\n"
 

@@ -36,10 +36,16 @@ MAX_SS_CYCLES = 5000
 # status codes
 OK, TOO_MANY_STEPS, STEP_TOO_SMALL, NOT_FINITE, NO_STEADY_STATE = 0, 1, 2, 3, 4
 
-#: functions compiled by the engine; the parallel ones loop over patients with prange
+#: patients advanced side by side by the lanes kernel; the engine's footer sets it for the machine's vector width
+LANES = 4
+
+#: functions compiled by the engine; the parallel ones loop over patients (or groups of them) with prange; the
+#: lanes ones use numpy's error model (no division-by-zero check in the loops, which would stop LLVM vectorising
+#: them; a lane's zero pivot or overflow is caught by its flags, as the scalar code's checks catch it)
 SERIAL = ("lu_factor", "lu_solve", "solve", "derivs", "step", "fixed_step_solve", "advance", "make_work", "baseline",
           "periodic", "patient")
-PARALLEL = ("population", "baselines")
+LANES_SERIAL = ("derivs_lanes", "step_lanes", "lane_load", "lane_finish", "lane_prepare", "lanes_group")
+PARALLEL = ("population", "baselines", "population_lanes")
 
 
 def lu_factor(a, piv):
@@ -378,3 +384,299 @@ def baselines(Yinit, P, fixed, atol, Y0, status):
         st, y = baseline(Yinit[i], P[i], fixed, 1e-9, atol[i])
         status[i] = st
         Y0[i, :] = y
+
+
+
+# ---- the lanes kernel: LANES patients side by side, the same method step for step ----
+#
+# Every lane runs patient() for one patient at a time: the events, outputs and step control below are patient()'s
+# and advance()'s, statement for statement, on the lane's column. Only the Rosenbrock stages are done for all lanes
+# at once (step_lanes, over flat arrays laid out (n_states, LANES), index i * LANES + l, so that independent patients fill the pipeline and
+# LLVM can vectorise), each lane with its own time and step size. A lane whose patient is done takes the next
+# patient of its group. What happens rarely is left to the scalar code on a copy of the lane's column: a zero
+# pivot (dense pivoted LU, by step()) and steady-state doses (periodic()).
+
+def derivs_lanes(t, y, p, u, out):
+    rhs_lanes(t, y, p, out)  # noqa: F821 (generated with the model)
+    n = len(y) // LANES
+    for i in range(n):
+        for l in range(LANES):
+            out[i * LANES + l] += u[i * LANES + l]
+
+def step_lanes(t, y, f0, h, p, u, a, ok, g1, g2, g3, g4, ynew, err, fs, c, th):
+    """One Rosenbrock step for every lane (step()'s arithmetic); ok[l] is False where the sparse LU met a zero or
+    non-finite pivot (the caller redoes that lane with step())."""
+    n = len(y) // LANES
+    for l in range(LANES):
+        c[l] = 1.0 / (GAM * h[l])
+        th[l] = t[l] + h[l]
+    w_fill_lanes(t, y, p, c, a)  # noqa: F821
+    lu_lanes(a, ok)  # noqa: F821
+    for i in range(n):
+        for l in range(LANES):
+            g1[i * LANES + l] = f0[i * LANES + l]
+    solve_lanes(a, g1)  # noqa: F821
+    for i in range(n):
+        for l in range(LANES):
+            ynew[i * LANES + l] = y[i * LANES + l] + A21 * g1[i * LANES + l]
+    derivs_lanes(th, ynew, p, u, fs)
+    for i in range(n):
+        for l in range(LANES):
+            g2[i * LANES + l] = fs[i * LANES + l] + C21 * g1[i * LANES + l] / h[l]
+    solve_lanes(a, g2)  # noqa: F821
+    for i in range(n):
+        for l in range(LANES):
+            ynew[i * LANES + l] = y[i * LANES + l] + A31 * g1[i * LANES + l] + A32 * g2[i * LANES + l]
+    derivs_lanes(th, ynew, p, u, fs)
+    for i in range(n):
+        for l in range(LANES):
+            g3[i * LANES + l] = fs[i * LANES + l] + (C31 * g1[i * LANES + l] + C32 * g2[i * LANES + l]) / h[l]
+    solve_lanes(a, g3)  # noqa: F821
+    for i in range(n):
+        for l in range(LANES):
+            g4[i * LANES + l] = fs[i * LANES + l] + (C41 * g1[i * LANES + l] + C42 * g2[i * LANES + l] + C43 * g3[i * LANES + l]) / h[l]
+    solve_lanes(a, g4)  # noqa: F821
+    for i in range(n):
+        for l in range(LANES):
+            ynew[i * LANES + l] = y[i * LANES + l] + B1 * g1[i * LANES + l] + B2 * g2[i * LANES + l] + B3 * g3[i * LANES + l] + B4 * g4[i * LANES + l]
+            err[i * LANES + l] = E1 * g1[i * LANES + l] + E2 * g2[i * LANES + l] + E3 * g3[i * LANES + l] + E4 * g4[i * LANES + l]
+
+def lane_load(l, i, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh):
+    """Start patient i in lane l, as patient() starts."""
+    for j in range(Y0.shape[1]):
+        y[j * LANES + l] = Y0[i, j]
+        u[j * LANES + l] = 0.0
+    for j in range(P.shape[1]):
+        p[j * LANES + l] = P[i, j]
+    t[l] = 0.0
+    h[l] = h_dose
+    e[l] = ev_ptr[i]
+    k[l] = 0
+    total[l] = 0
+    pid[l] = i
+    fresh[l] = True
+
+def lane_finish(l, st, tf, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh, status, t_fail,
+                steps):
+    """Record lane l's patient as patient() returns, and start the next one of the group (or idle the lane)."""
+    i = pid[l]
+    status[i] = st
+    t_fail[i] = tf
+    steps[i] = total[l]
+    pid[l] = -1
+    if nxt < last:
+        lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh)
+        nxt += 1
+    return nxt
+
+def lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol,
+                 h_dose, max_steps, out, status, t_fail, steps, y, p, u, f0, t, t_end, h, hmin, e, k, total, pid,
+                 fresh, work, yl, ul, fl, frozen):
+    """Bring lane l to its next step: the head of advance()'s loop, and when a segment ends the head of patient()'s
+    (events, outputs at t, the next segment). Returns the group's next patient; pid[l] < 0 when the lane idles."""
+    n = Y0.shape[1]
+    n_out = len(t_out)
+    T = t_out[-1]
+    while pid[l] >= 0:
+        i = pid[l]
+        if not fresh[l]:
+            te = t_end[l]
+            if t[l] < te and te - t[l] > 1e-13 * max(1.0, abs(te)):
+                if total[l] >= max_steps:
+                    nxt = lane_finish(l, TOO_MANY_STEPS, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
+                                      total, pid, fresh, status, t_fail, steps)
+                    continue
+                if h[l] > te - t[l]:
+                    h[l] = te - t[l]
+                return nxt
+            t[l] = te
+            fresh[l] = True
+        tl = t[l]
+        b = ev_ptr[i + 1]
+        failed = False
+        while e[l] < b and ev_t[e[l]] <= tl + 1e-12 * max(1.0, tl):
+            q = e[l]
+            kind = ev_kind[q]
+            j = ev_target[q]
+            if kind == 0:
+                y[j * LANES + l] += ev_value[q]
+            elif kind == 1:
+                u[j * LANES + l] += ev_value[q]
+            elif kind == 2:
+                for r in range(n):
+                    yl[r] = y[r * LANES + l]
+                st, ns = periodic(yl, P[i], held, j, ev_value[q], ev_period[q], rtol, atol[i], h_dose,
+                                  max_steps - total[l], work)
+                total[l] += ns
+                for r in range(n):
+                    y[r * LANES + l] = yl[r]
+                if st != OK:
+                    nxt = lane_finish(l, st, tl, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid,
+                                      fresh, status, t_fail, steps)
+                    failed = True
+                    break
+                y[j * LANES + l] += ev_value[q]
+            else:
+                for r in range(n):
+                    y[r * LANES + l] = Y0[i, r]
+                    u[r * LANES + l] = 0.0
+            e[l] += 1
+            h[l] = h_dose
+        if failed:
+            continue
+        while k[l] < n_out and t_out[k[l]] <= tl + 1e-12 * max(1.0, tl):
+            for r in range(n):
+                out[i, k[l], r] = y[r * LANES + l]
+            k[l] += 1
+        if tl >= T or k[l] >= n_out:
+            nxt = lane_finish(l, OK, tl, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh,
+                              status, t_fail, steps)
+            continue
+        te = T
+        if e[l] < b and ev_t[e[l]] < T:
+            te = ev_t[e[l]]
+        t_end[l] = te
+        for r in range(n):
+            yl[r] = y[r * LANES + l]
+            ul[r] = u[r * LANES + l]
+        derivs(tl, yl, P[i], frozen, ul, fl)
+        for r in range(n):
+            f0[r * LANES + l] = fl[r]
+        hmin[l] = 1e-14 * max(1.0, abs(te))
+        fresh[l] = False
+    return nxt
+
+def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol, h_dose,
+                max_steps, out, status, t_fail, steps, first, last):
+    """Patients first..last-1 through LANES lanes; the same results as patient() for each."""
+    N, n = Y0.shape
+    L = LANES
+    y, u, f0, f1 = np.zeros(n * L), np.zeros(n * L), np.zeros(n * L), np.zeros(n * L)
+    g1, g2, g3, g4 = np.zeros(n * L), np.zeros(n * L), np.zeros(n * L), np.zeros(n * L)
+    ynew, err, fs = np.zeros(n * L), np.zeros(n * L), np.zeros(n * L)
+    p = np.zeros(P.shape[1] * L)
+    a = np.zeros(n * n * L)
+    ok = np.ones(L, dtype=np.bool_)
+    acc = np.zeros(L, dtype=np.bool_)
+    fresh = np.zeros(L, dtype=np.bool_)
+    t, t_end, h, hmin, t1, errm = np.zeros(L), np.zeros(L), np.ones(L), np.ones(L), np.zeros(L), np.zeros(L)
+    c, th = np.zeros(L), np.zeros(L)
+    e, k, total = np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.int64)
+    pid = np.full(L, -1, dtype=np.int64)
+    work = make_work(n)
+    wa, piv, w1, w2, w3, w4, wnew, werr, wf0, wfs, wf1 = work
+    yl, ul, fl = np.empty(n), np.empty(n), np.empty(n)
+    frozen = np.zeros(n, dtype=np.bool_)
+    n_out = len(t_out)
+    nxt = first
+    for l in range(LANES):
+        if nxt < last:
+            lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh)
+            nxt += 1
+    while True:
+        busy = False
+        for l in range(LANES):
+            if pid[l] < 0:
+                continue
+            if not fresh[l]:  # the common case inline (lane_prepare's first test): the segment goes on
+                te = t_end[l]
+                if t[l] < te and te - t[l] > 1e-13 * max(1.0, abs(te)) and total[l] < max_steps:
+                    if h[l] > te - t[l]:
+                        h[l] = te - t[l]
+                    busy = True
+                    continue
+            nxt = lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held,
+                               t_out, rtol, atol, h_dose, max_steps, out, status, t_fail, steps, y, p, u, f0, t,
+                               t_end, h, hmin, e, k, total, pid, fresh, work, yl, ul, fl, frozen)
+            if pid[l] >= 0:
+                busy = True
+        if not busy:
+            break
+        step_lanes(t, y, f0, h, p, u, a, ok, g1, g2, g3, g4, ynew, err, fs, c, th)
+        for l in range(LANES):
+            acc[l] = False
+            if pid[l] < 0:
+                continue
+            i = pid[l]
+            good = True
+            if not ok[l]:  # zero pivot in the sparse LU: the scalar step, with its dense fallback
+                for r in range(n):
+                    yl[r] = y[r * LANES + l]
+                    wf0[r] = f0[r * LANES + l]
+                    ul[r] = u[r * LANES + l]
+                good = step(t[l], yl, wf0, h[l], P[i], frozen, ul, wa, piv, w1, w2, w3, w4, wnew, werr, wfs)
+                for r in range(n):
+                    ynew[r * LANES + l] = wnew[r]
+                    err[r * LANES + l] = werr[r]
+            if not good:
+                h[l] *= SHRNK
+                if h[l] < hmin[l]:
+                    nxt = lane_finish(l, STEP_TOO_SMALL, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
+                                      total, pid, fresh, status, t_fail, steps)
+                continue
+            errmax = 0.0
+            finite = True
+            for r in range(n):
+                if not np.isfinite(ynew[r * LANES + l]):
+                    finite = False
+                    break
+                sc = atol[i, r] + rtol * max(abs(y[r * LANES + l]), abs(ynew[r * LANES + l]))
+                ee = abs(err[r * LANES + l]) / sc
+                if ee > errmax:
+                    errmax = ee
+            if not finite:
+                h[l] *= SHRNK
+                if h[l] < hmin[l]:
+                    nxt = lane_finish(l, NOT_FINITE, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
+                                      total, pid, fresh, status, t_fail, steps)
+                continue
+            if errmax > 1.0:
+                hn = SAFETY * h[l] * errmax ** PSHRNK
+                h[l] = max(hn, SHRNK * h[l])
+                if h[l] < hmin[l]:
+                    nxt = lane_finish(l, STEP_TOO_SMALL, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
+                                      total, pid, fresh, status, t_fail, steps)
+                continue
+            acc[l] = True
+            errm[l] = errmax
+            total[l] += 1
+            tt = t[l] + h[l]
+            if abs(t_end[l] - tt) <= 1e-13 * max(1.0, abs(t_end[l])):
+                tt = t_end[l]
+            t1[l] = tt
+        derivs_lanes(t1, ynew, p, u, f1)
+        for l in range(LANES):
+            if not acc[l]:
+                continue
+            i = pid[l]
+            tl, hl, te = t[l], h[l], t_end[l]
+            while k[l] < n_out and t_out[k[l]] <= t1[l] and t_out[k[l]] < te:
+                if t_out[k[l]] > tl:
+                    s = (t_out[k[l]] - tl) / hl
+                    h00 = 2 * s**3 - 3 * s**2 + 1
+                    h10 = s**3 - 2 * s**2 + s
+                    h01 = -2 * s**3 + 3 * s**2
+                    h11 = s**3 - s**2
+                    for r in range(n):
+                        out[i, k[l], r] = h00 * y[r * LANES + l] + h10 * hl * f0[r * LANES + l] + h01 * ynew[r * LANES + l] + h11 * hl * f1[r * LANES + l]
+                k[l] += 1
+            for r in range(n):
+                y[r * LANES + l] = ynew[r * LANES + l]
+                f0[r * LANES + l] = f1[r * LANES + l]
+            t[l] = t1[l]
+            if errm[l] > ERRCON:
+                h[l] = SAFETY * hl * errm[l] ** PGROW
+            else:
+                h[l] = GROW * hl
+
+def population_lanes(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol, h_dose,
+                     max_steps, out, status, t_fail, steps, n_groups):
+    """population() with the lanes kernel: the patients split into n_groups contiguous groups run in parallel."""
+    N = Y0.shape[0]
+    size = (N + n_groups - 1) // n_groups
+    for g in prange(n_groups):
+        first = g * size
+        last = min(N, first + size)
+        if first < last:
+            lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol,
+                        h_dose, max_steps, out, status, t_fail, steps, first, last)
