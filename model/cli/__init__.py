@@ -3,6 +3,10 @@ shared options in :mod:`._common`; the parser and entry point in :mod:`.app`.
 """
 
 from il2als._lazy import attach
+from il2als._threads import one_blas_thread
+
+# before anything imports numpy: the commands fill the cores with numba threads or worker processes
+one_blas_thread()
 
 #: public name -> the submodule that defines it
 _EXPORTS = {

@@ -8,6 +8,7 @@ backend, so a seeded computation gives the same answer everywhere. Tasks must be
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import signal
@@ -18,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from il2als._threads import one_blas_thread, restore
 from il2als.errors import Il2alsError
 
 __all__ = ["describe", "run_tasks"]
@@ -95,6 +97,40 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
             signal.signal(signal.SIGINT, old)
 
 
+#: the process pool of this process, kept between calls (workers start once per command, not once per study:
+#: a worker's start, importing il2als and loading the engine, costs ~2 s); [(size, pool)]
+_POOL: list = []
+
+
+def _pool(size: int) -> ProcessPoolExecutor:
+    """The process pool of ``size`` workers, started on first use and reused by later calls; ended at exit."""
+    if _POOL and _POOL[0][0] == size:
+        return _POOL[0][1]
+    _drop_pool()
+    # spawn, not fork: numba's thread pool in this process does not survive a fork
+    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    old = one_blas_thread()  # the workers inherit the environment as they spawn
+    try:
+        for f in [pool.submit(os.getpid) for _ in range(size)]:  # start every worker now, with that environment
+            f.result()
+    except BaseException:
+        _end_pool(pool)
+        raise
+    finally:
+        restore(old)
+    if not _POOL:
+        atexit.register(_drop_pool)
+    _POOL[:] = [(size, pool)]
+    return pool
+
+
+def _drop_pool() -> None:
+    """End the kept pool, if any (after an error or interrupt, and at exit)."""
+    if _POOL:
+        _end_pool(_POOL.pop()[1])
+
+
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,
               progress: Progress | None = None) -> list[Any]:
     """``[fn(*a) for a in args]`` on the chosen backend, in input order; ``progress(done, total)`` as they finish."""
@@ -107,10 +143,7 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
                 progress(i + 1, n)
         return out
     if scheduler == "processes":
-        # spawn, not fork: numba's thread pool in this process does not survive a fork
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=ctx,
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+        pool = _pool(workers or os.cpu_count() or 1)
         try:
             futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
             for k, f in enumerate(as_completed(futures)):
@@ -118,13 +151,12 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
                 if progress:
                     progress(k + 1, n)
         except BrokenProcessPool:
-            _end_pool(pool)
+            _drop_pool()
             raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
                               "`scheduler` threads") from None
         except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
-            _end_pool(pool)
+            _drop_pool()
             raise
-        pool.shutdown(wait=True)
         return out
     client, own = _client(scheduler)
     try:

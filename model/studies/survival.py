@@ -21,8 +21,8 @@ def _reml_random_slopes(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.nda
     information is singular (the caller then uses statsmodels' MixedLM).
 
     The restricted likelihood is statsmodels' (Woodbury per patient: each evaluation is a few batched 2 x 2 and
-    p x p products over the patients' sufficient statistics, ~0.2 ms), so beta is the same to the optimiser's
-    tolerance (tested, 1e-4); it takes 20-60 ms where MixedLM took 0.3-0.8 s, four times per trial replicate. The
+    p x p products over the patients' sufficient statistics, ~30 us), so beta is the same to the optimiser's
+    tolerance (tested, 1e-4); it takes 2-6 ms where MixedLM took 0.3-0.8 s, four times per trial replicate. The
     Wald p uses the model-based covariance ``(X' V^-1 X)^-1`` (what nlme and lme4 report); statsmodels inverts the
     full observed information, which moves p by up to ~1% relative."""
     from scipy.optimize import minimize
@@ -31,27 +31,38 @@ def _reml_random_slopes(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.nda
     ids, inv = np.unique(pid, return_inverse=True)
     N = len(ids)
 
-    def per(a, b):  # sum over each patient's rows of a_r b_r^T
-        out = np.zeros((N, a.shape[1], b.shape[1]))
-        np.add.at(out, inv, a[:, :, None] * b[:, None, :])
-        return out
+    order = np.argsort(inv, kind="stable")
+    starts = np.searchsorted(inv[order], np.arange(N))
+
+    def per(a, b):  # sum over each patient's rows of a_r b_r^T (rows grouped by patient: one reduceat)
+        return np.add.reduceat((a[:, :, None] * b[:, None, :])[order], starts, axis=0)
 
     XX, XZ, ZZ = per(X, X), per(X, Z), per(Z, Z)
     Xy, Zy = per(X, y[:, None])[..., 0], per(Z, y[:, None])[..., 0]
     yy = np.bincount(inv, y * y, N)
     n = np.bincount(inv, minlength=N).astype(float)
 
+    A, B = XZ[:, :, 0], XZ[:, :, 1]  # (N, p): X' Z by patient, intercept and slope columns
+    Zy0, Zy1 = Zy[:, 0], Zy[:, 1]
+    XXs, Xys, yys, ns = XX.sum(0), Xy.sum(0), yy.sum(), float(np.sum(n))
+    zz00, zz01, zz11 = ZZ[:, 0, 0], ZZ[:, 0, 1], ZZ[:, 1, 1]
+
     def parts(theta):
+        # M = G^-1 + Z'Z / s2 per patient, inverted in closed form (2 x 2); the sums over patients are matrix
+        # products (no batched inverse, no einsum: ~20x faster, the same numbers to round-off)
         s2 = math.exp(theta[0])
         L = np.array([[math.exp(theta[1]), 0.0], [theta[2], math.exp(theta[3])]])
-        G = L @ L.T
-        Gi = np.linalg.inv(G)
-        M = Gi[None] + ZZ / s2  # (N, 2, 2)
-        Mi = np.linalg.inv(M)
-        XVX = XX.sum(0) / s2 - np.einsum("npa,nab,nqb->pq", XZ, Mi, XZ) / s2 ** 2
-        XVy = Xy.sum(0) / s2 - np.einsum("npa,nab,nb->p", XZ, Mi, Zy) / s2 ** 2
-        yVy = yy.sum() / s2 - np.einsum("na,nab,nb->", Zy, Mi, Zy) / s2 ** 2
-        logdetV = float(np.sum(n) * math.log(s2) + N * np.linalg.slogdet(G)[1] + np.sum(np.linalg.slogdet(M)[1]))
+        Gi = np.linalg.inv(L @ L.T)
+        m00, m01, m11 = Gi[0, 0] + zz00 / s2, Gi[0, 1] + zz01 / s2, Gi[1, 1] + zz11 / s2
+        det = m00 * m11 - m01 * m01
+        if not np.all(det > 0):
+            raise np.linalg.LinAlgError("M is not positive definite")
+        i00, i01, i11 = m11 / det, -m01 / det, m00 / det
+        W0, W1 = A * i00[:, None] + B * i01[:, None], A * i01[:, None] + B * i11[:, None]
+        XVX = XXs / s2 - (W0.T @ A + W1.T @ B) / s2 ** 2
+        XVy = Xys / s2 - (W0.T @ Zy0 + W1.T @ Zy1) / s2 ** 2
+        yVy = yys / s2 - float(np.sum(Zy0 * Zy0 * i00 + 2 * Zy0 * Zy1 * i01 + Zy1 * Zy1 * i11)) / s2 ** 2
+        logdetV = ns * theta[0] + N * 2 * (theta[1] + theta[3]) + float(np.sum(np.log(det)))
         return XVX, XVy, yVy, logdetV
 
     def objective(theta):
@@ -65,7 +76,7 @@ def _reml_random_slopes(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.nda
             return 1e300
         return float(logdetV + logdet_x + yVy - XVy @ beta)
 
-    beta_ols, *_ = np.linalg.lstsq(X, y, rcond=None)
+    beta_ols, *_ = np.linalg.lstsq(XXs, Xys, rcond=None)  # the normal equations, from the sums already made
     s0 = float(np.var(y - X @ beta_ols)) or 1.0
     theta0 = np.array([math.log(s0 / 2), math.log(math.sqrt(s0 / 2)), 0.0, math.log(0.1 * math.sqrt(s0))])
     opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7}
