@@ -1,5 +1,3 @@
-import sys
+from il2als.cli.app import console
 
-from il2als.cli.app import main
-
-sys.exit(main())
+console()

@@ -152,6 +152,23 @@ def test_second_ctrl_c_gives_no_traceback(tmp_path):
     assert not [w for w in workers if _alive(w)]
 
 
+def test_an_interrupted_command_exits_even_when_the_interpreter_exit_would_hang():
+    # the interpreter joins the process pool's internal threads at exit without a time limit; stand-in: a thread
+    # that never ends. The program must still end, with the interrupt's exit code, after the grace period.
+    code = ("import sys, threading, time\n"
+            "import il2als.cli.app as app\n"
+            "app._EXIT_GRACE_SECONDS = 1.0\n"
+            "app.main = lambda argv=None: 130\n"
+            "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
+            "app.console()\n")
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and time.time() - t0 < 30, r.stderr
+    r = subprocess.run([sys.executable, "-c", code.replace("130", "0").replace("3600", "2")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0  # a command that was not interrupted exits normally, after its threads
+
+
 def test_corrupt_engine_cache_is_rebuilt_with_a_warning(tmp_path):
     import hashlib
     import shutil

@@ -10,7 +10,7 @@ one_blas_thread()
 
 #: public name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys(("build_parser", "main",), "app"),
+    **dict.fromkeys(("build_parser", "console", "main",), "app"),
 }
 
 __all__, __getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -15,7 +15,7 @@ from il2als.cli.studies import (cmd_biology, cmd_compare, cmd_design_phase3, cmd
                                 cmd_sensitivity, cmd_trial)
 from il2als.errors import Il2alsError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "console", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -322,5 +322,29 @@ def _main(argv: list[str] | None) -> int:
         return 143
 
 
+#: seconds an interrupted or terminated command may spend in the interpreter's exit before it is ended at once
+_EXIT_GRACE_SECONDS = 15.0
+
+
+def console() -> None:
+    """The ``il2als`` program: :func:`main`, then exit with its code.
+
+    After Ctrl-C or SIGTERM the output has already been removed and the worker pool ended; the interpreter's own
+    exit then joins the process pool's internal threads without a time limit, so a watchdog ends the process with
+    the same code if that exit takes longer than ``_EXIT_GRACE_SECONDS`` (workers end with their parent)."""
+    rc = main()
+    if rc in (130, 143):
+        import threading
+
+        def _exit_now() -> None:
+            sys.stderr.flush()
+            os._exit(rc)
+
+        watchdog = threading.Timer(_EXIT_GRACE_SECONDS, _exit_now)
+        watchdog.daemon = True
+        watchdog.start()
+    sys.exit(rc)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

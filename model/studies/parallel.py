@@ -9,6 +9,7 @@ backend, so a seeded computation gives the same answer everywhere. Tasks must be
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -71,15 +72,32 @@ def _worker_init(parent: int) -> None:
         pass
 
 
-def _end_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool now: cancel what has not started, kill the workers, reap them (Ctrl-C held off meanwhile,
-    so a second Ctrl-C cannot leave workers behind or print a traceback)."""
+@contextlib.contextmanager
+def _no_ctrl_c():
+    """Hold off Ctrl-C (on the main thread) while a pool is being ended, so that a second Ctrl-C can neither leave
+    workers behind nor print a traceback."""
     old = None
     if threading.current_thread() is threading.main_thread():
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def _end_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: kill the workers and reap them, then cancel what has not started and let the pool's
+    manager thread end.
+
+    The workers die first: the manager thread then sees a broken pool and closes its queues' pipes itself. Shut
+    down first, it may instead take the orderly path and wait on a queue feeder that writes to dead workers,
+    and the interpreter, which joins that thread at exit without a timeout, would never exit."""
+    with _no_ctrl_c():
         procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
+        queue = getattr(pool, "_call_queue", None)
+        if queue is not None:  # its feeder thread may be writing to workers that are about to die: never wait on it
+            queue.cancel_join_thread()
         for proc in procs:
             try:
                 proc.kill()
@@ -87,14 +105,13 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
                 pass
         for proc in procs:
             proc.join(timeout=10)
-        # the pool's manager thread closes its wake-up pipe as it ends; interpreter exit writes to that pipe, so
-        # let the thread end first (else a race prints "Bad file descriptor" from concurrent.futures at exit)
+        # read before shutdown, which forgets it: the pool's manager thread closes its wake-up pipe as it ends and
+        # interpreter exit writes to that pipe, so let the thread end first (else a race prints "Bad file
+        # descriptor" from concurrent.futures at exit, or the exit waits on the thread without a time limit)
         manager = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False, cancel_futures=True)
         if manager is not None and manager is not threading.current_thread():
             manager.join(timeout=10)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
 
 
 #: the process pool of this process, kept between calls (workers start once per command, not once per study:
@@ -127,8 +144,9 @@ def _pool(size: int) -> ProcessPoolExecutor:
 
 def _drop_pool() -> None:
     """End the kept pool, if any (after an error or interrupt, and at exit)."""
-    if _POOL:
-        _end_pool(_POOL.pop()[1])
+    with _no_ctrl_c():
+        if _POOL:
+            _end_pool(_POOL.pop()[1])
 
 
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,
