@@ -214,6 +214,38 @@ def test_numpy_cox_equals_lifelines(seed, tie):
     assert interaction_p(T, E, arm, stratum) == pytest.approx(chi2.sf(2 * (l1 - l0), 2), abs=1e-5)
 
 
+def test_reml_gradient_is_the_derivative_of_the_restricted_likelihood(monkeypatch):
+    """Issue #16: the optimiser gets the analytic REML gradient (Harville's formula, chained through G = L L' and
+    the scale identity for the residual variance); it equals central differences of the same objective."""
+    import scipy.optimize
+
+    from il2als.studies import survival
+
+    seen = {}
+    real = scipy.optimize.minimize
+
+    def spy(fun, x0, **kw):
+        seen.setdefault("f", fun)
+        assert kw.get("jac") is True  # the gradient is the objective's own, not finite differences
+        return real(fun, x0, **kw)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    rng = np.random.default_rng(3)
+    N, V = 60, 7
+    pid, t = np.repeat(np.arange(N), V), np.tile(np.arange(V) * 3.0, N)
+    arm = np.repeat(rng.integers(0, 2, N), V)
+    X, Z = np.column_stack([np.ones_like(t), t, arm, arm * t]), np.column_stack([np.ones_like(t), t])
+    b = rng.normal(0, [2.0, 0.3], (N, 2))
+    y = 40 - 0.9 * t + 0.2 * arm * t + b[pid, 0] + b[pid, 1] * t + rng.normal(0, 1.0, len(t))
+    keep = rng.uniform(size=len(t)) > 0.2  # unequal visits per patient
+    assert survival._reml_random_slopes(y[keep], X[keep], Z[keep], pid[keep]) is not None
+    f = seen["f"]
+    for theta in (np.array([0.0, 0.7, 0.0, -1.2]), np.array([0.1, 0.5, -0.2, -1.0]), np.array([1.0, 1.5, 0.3, 0.2])):
+        value, grad = f(theta)
+        fd = [(f(theta + h)[0] - f(theta - h)[0]) / 2e-4 for h in np.eye(4) * 1e-4]
+        assert grad == pytest.approx(fd, rel=1e-6, abs=1e-5)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_numpy_reml_slopes_equal_statsmodels_mixedlm(seed):
     """Issue #16: the ALSFRS-R mixed model (random intercept and slope, REML) in numpy gives statsmodels' slopes

@@ -10,6 +10,8 @@ Time inside the mechanism is in days: a rate of a state in unit ``u`` must have 
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -261,11 +263,12 @@ class Mechanism:
 
         raise ModelError(f"unknown dose route '{name}'{did_you_mean(name, [r.name for r in self.dose_routes])}")
 
-    @property
+    # cached: the solvers look names up for every patient (a frozen dataclass keeps its __dict__ for this)
+    @functools.cached_property
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states)
 
-    @property
+    @functools.cached_property
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)
 

@@ -47,6 +47,8 @@ def _reml_random_slopes(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.nda
     XXs, Xys, yys, ns = XX.sum(0), Xy.sum(0), yy.sum(), float(np.sum(n))
     zz00, zz01, zz11 = ZZ[:, 0, 0], ZZ[:, 0, 1], ZZ[:, 1, 1]
 
+    p = X.shape[1]
+
     def parts(theta):
         # M = G^-1 + Z'Z / s2 per patient, inverted in closed form (2 x 2); the sums over patients are matrix
         # products (no batched inverse, no einsum: ~20x faster, the same numbers to round-off)
@@ -63,32 +65,58 @@ def _reml_random_slopes(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.nda
         XVy = Xys / s2 - (W0.T @ Zy0 + W1.T @ Zy1) / s2 ** 2
         yVy = yys / s2 - float(np.sum(Zy0 * Zy0 * i00 + 2 * Zy0 * Zy1 * i01 + Zy1 * Zy1 * i11)) / s2 ** 2
         logdetV = ns * theta[0] + N * 2 * (theta[1] + theta[3]) + float(np.sum(np.log(det)))
-        return XVX, XVy, yVy, logdetV
+        return XVX, XVy, yVy, logdetV, (s2, L, i00, i01, i11)
 
     def objective(theta):
+        """-2 REML log-likelihood (constants dropped) and its gradient in ``theta``.
+
+        With P = V^-1 - V^-1 X C X' V^-1 (C = (X'V^-1X)^-1) and r = y - X beta, d/dG = S, the sum over patients
+        of Z'PZ - (Z'V^-1 r)(Z'V^-1 r)' (Harville 1977); G = L L' gives d/dL = 2 S L; and because V is
+        homogeneous of degree one in (s2, G), s2 d/ds2 = (n - p) - r'V^-1 r - tr(G S)."""
         try:
-            XVX, XVy, yVy, logdetV = parts(theta)
+            XVX, XVy, yVy, logdetV, (s2, L, i00, i01, i11) = parts(theta)
             sign, logdet_x = np.linalg.slogdet(XVX)
-            beta = np.linalg.solve(XVX, XVy)
+            C = np.linalg.inv(XVX)
         except np.linalg.LinAlgError:
-            return 1e300
+            return 1e300, np.zeros(4)
         if sign <= 0:
-            return 1e300
-        return float(logdetV + logdet_x + yVy - XVy @ beta)
+            return 1e300, np.zeros(4)
+        beta = C @ XVy
+        rVr = yVy - float(XVy @ beta)
+        # K M^-1 per patient (K = Z'Z), then Z'V^-1 Z, Z'V^-1 X (two rows) and Z'V^-1 r
+        k00, k01 = zz00 * i00 + zz01 * i01, zz00 * i01 + zz01 * i11
+        k10, k11 = zz01 * i00 + zz11 * i01, zz01 * i01 + zz11 * i11
+        q = s2 ** 2
+        a00 = zz00 / s2 - (k00 * zz00 + k01 * zz01) / q
+        a01 = zz01 / s2 - (k00 * zz01 + k01 * zz11) / q
+        a11 = zz11 / s2 - (k10 * zz01 + k11 * zz11) / q
+        b0 = A / s2 - (k00[:, None] * A + k01[:, None] * B) / q
+        b1 = B / s2 - (k10[:, None] * A + k11[:, None] * B) / q
+        u0 = Zy0 / s2 - (k00 * Zy0 + k01 * Zy1) / q - b0 @ beta
+        u1 = Zy1 / s2 - (k10 * Zy0 + k11 * Zy1) / q - b1 @ beta
+        b0C = b0 @ C
+        S = np.empty((2, 2))
+        S[0, 0] = a00.sum() - float(np.sum(b0C * b0)) - float(u0 @ u0)
+        S[0, 1] = S[1, 0] = a01.sum() - float(np.sum(b0C * b1)) - float(u0 @ u1)
+        S[1, 1] = a11.sum() - float(np.sum((b1 @ C) * b1)) - float(u1 @ u1)
+        dL = 2 * S @ L
+        G = L @ L.T
+        grad = np.array([(ns - p) - rVr - float(np.sum(G * S)), dL[0, 0] * L[0, 0], dL[1, 0], dL[1, 1] * L[1, 1]])
+        return float(logdetV + logdet_x + rVr), grad
 
     beta_ols, *_ = np.linalg.lstsq(XXs, Xys, rcond=None)  # the normal equations, from the sums already made
     s0 = float(np.var(y - X @ beta_ols)) or 1.0
     theta0 = np.array([math.log(s0 / 2), math.log(math.sqrt(s0 / 2)), 0.0, math.log(0.1 * math.sqrt(s0))])
     opts = {"maxiter": 500, "ftol": 1e-12, "gtol": 1e-7}
-    res = minimize(objective, theta0, method="L-BFGS-B", options=opts)
-    if not res.success and res.fun < 1e299:  # a line search stopped by finite-difference noise: restart there
-        again = minimize(objective, res.x, method="L-BFGS-B", options=opts)
+    res = minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
+    if not res.success and res.fun < 1e299:  # a line search stopped short: restart there
+        again = minimize(objective, res.x, jac=True, method="L-BFGS-B", options=opts)
         if again.success or abs(again.fun - res.fun) < 1e-6:
             res = again
             res.success = True
     if res.fun >= 1e299 or not res.success:
         return None
-    XVX, XVy, _, _ = parts(res.x)
+    XVX, XVy, *_ = parts(res.x)
     try:
         cov = np.linalg.inv(XVX)
     except np.linalg.LinAlgError:

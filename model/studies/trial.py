@@ -122,13 +122,15 @@ def alsfrs_slopes(alsfrs: np.ndarray, t: np.ndarray, death: np.ndarray, design_:
     idx = np.searchsorted(t, visits).clip(0, len(t) - 1)
     obs = alsfrs[:, idx] + rng.normal(0.0, design_.alsfrs_noise_sd, (len(alsfrs), len(visits)))
     obs = np.clip(np.round(obs), 0, 48)
-    out = np.full(len(alsfrs), np.nan)
     m = visits / DAYS_PER_MONTH
-    for i in range(len(alsfrs)):
-        k = visits < death[i]
-        if k.sum() >= 2:
-            out[i] = np.polyfit(m[k], obs[i, k], 1)[0]
-    return out, visits, np.where(visits[None, :] < death[:, None], obs, np.nan)
+    w = (visits[None, :] < death[:, None]).astype(float)  # the visits each patient lived to
+    n = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # patients with < 2 visits: NaN, as documented
+        dm = m[None, :] - (w @ m / n)[:, None]
+        dy = obs - ((w * obs).sum(axis=1) / n)[:, None]
+        out = (w * dm * dy).sum(axis=1) / (w * dm * dm).sum(axis=1)
+    out[n < 2] = np.nan
+    return out, visits, np.where(w > 0, obs, np.nan)
 
 
 
