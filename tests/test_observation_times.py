@@ -11,7 +11,7 @@ from il2als import load_parameters, simulate
 from il2als.errors import Il2alsError
 from il2als.fitting import make_data_problem
 from il2als.inputs import read_dataset
-from il2als.solve import output_times, predict_observations, simulate_population
+from il2als.solve import SolverOptions, output_times, predict_observations, simulate_population
 
 HOURS = (2.0, 6.0, 12.0, 30.0)
 
@@ -26,7 +26,7 @@ def _dataset(path):
 
 def _reference():
     ps = load_parameters("default")
-    tr = simulate(ps, "2 MIU once", "4 day", step="1 min")  # scipy path, fine grid
+    tr = simulate(ps, "2 MIU once", "4 day", step="1 min", options=SolverOptions(method="LSODA"))  # scipy, fine grid
     return np.array([tr.at("il2_plasma", h / 24) for h in HOURS])
 
 

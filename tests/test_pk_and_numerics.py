@@ -50,9 +50,10 @@ def test_il2_mass_balance_absorbed_equals_eliminated_plus_plasma():
     assert absorbed[-1] == pytest.approx(5 * F * 1e6, rel=1e-3)
 
 
-def test_piecewise_solution_matches_tight_radau_reference():
+@pytest.mark.parametrize("method", ["engine", "LSODA"])  # the default single-patient path and the scipy reference
+def test_piecewise_solution_matches_tight_radau_reference(method):
     ps = load_parameters("fast")
-    fast = simulate(ps, "mirocals", "640 day", step="1 day")
+    fast = simulate(ps, "mirocals", "640 day", step="1 day", options=SolverOptions(method=method))
     ref = simulate(ps, "mirocals", "640 day", step="1 day", options=SolverOptions(method="Radau", rtol=1e-10, atol=1e-13))
     for name in ("treg_count", "nfl_serum", "nfl_csf", "pnfh_csf", "mn_reserve", "ccl2_csf", "alsfrs_r", "survival"):
         np.testing.assert_allclose(fast[name], ref[name], rtol=1e-4, err_msg=name)
@@ -100,5 +101,20 @@ def test_a_solver_failure_names_the_time_and_the_states():
     y0 = baseline_state(p, model)  # a correct baseline; the fault is in the integration only
     ev = dose_events(p, named("ms-il2"), model)
     with pytest.raises(SolverError, match=r"t = 1[0-9.]* day.*microglia_activation") as exc:
-        integrate(broken, p, y0, ev, output_grid(30.0, 1.0), SolverOptions())
+        integrate(broken, p, y0, ev, output_grid(30.0, 1.0), SolverOptions(method="LSODA"))
     assert "\n" not in str(exc.value)
+
+
+def test_one_patient_runs_on_the_engine_by_default_and_max_step_asks_for_scipy():
+    """Issue #16: the single-patient default is the compiled engine (scipy stays the reference); a step cap, which
+    only scipy's solvers take, is refused on the engine instead of being ignored."""
+    from il2als.errors import Il2alsError
+
+    assert SolverOptions().method == "engine"
+    with pytest.raises(Il2alsError, match="max_step is a setting of scipy's solvers.*method='LSODA'"):
+        SolverOptions(max_step=0.5)
+    capped = simulate(load_parameters("default"), "single-2miu", "2 day", step="1 hour",
+                      options=SolverOptions(method="LSODA", max_step=0.01))
+    default = simulate(load_parameters("default"), "single-2miu", "2 day", step="1 hour")
+    np.testing.assert_allclose(default["il2_plasma"], capped["il2_plasma"], rtol=1e-4,
+                               atol=1e-6 * capped["il2_plasma"].max())

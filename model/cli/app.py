@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output folder (replaced atomically)")
     s.add_argument("--placebo", action="store_true", help="also simulate each profile without IL-2 (dashed lines)")
     _set_flag(s)
-    s.add_argument("--method", default="LSODA", help="solver: LSODA (default), BDF or Radau (scipy, the reference), or "
-                                                   "engine (the compiled batch engine the studies use)")
+    s.add_argument("--method", default="engine", help="solver: engine (the compiled batch engine the studies use; "
+                                                    "default), or LSODA, BDF or Radau (scipy, the reference)")
     s.add_argument("--rtol", type=float, default=1e-7, help="relative tolerance (default 1e-7)")
     s.add_argument("--atol", type=float, default=1e-9, help="absolute tolerance relative to each state's scale (default 1e-9)")
     s.add_argument("--no-plot", action="store_true", help="skip the figure")

@@ -44,11 +44,12 @@ class DurationWarning(UserWarning):
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """Stiff-solver settings: ``method`` (scipy's LSODA, BDF or Radau, the reference; or ``engine``, the compiled
-    batch engine), relative tolerance, absolute tolerance relative to each state's scale, and the largest step in
-    days (``inf`` = solver's choice; scipy only)."""
+    """Stiff-solver settings: ``method`` (``engine``, the compiled batch engine the studies use, the default; or
+    scipy's LSODA, BDF or Radau, the reference it is tested against), relative tolerance, absolute tolerance
+    relative to each state's scale, and the largest step in days (``inf`` = solver's choice; scipy's solvers
+    only)."""
 
-    method: str = "LSODA"
+    method: str = "engine"
     rtol: float = 1e-7
     atol: float = 1e-9
     max_step: float = math.inf
@@ -62,6 +63,9 @@ class SolverOptions:
                 raise Il2alsError(f"solver {name} = {v!r} must be a number between 0 and 1, e.g. 1e-7")
         if not (self.max_step > 0):
             raise Il2alsError(f"solver max_step = {self.max_step!r} must be positive")
+        if self.method == "engine" and self.max_step != math.inf:
+            raise Il2alsError("solver max_step is a setting of scipy's solvers (the engine chooses its own steps); "
+                              "give method='LSODA' (or BDF, Radau) with it")
 
 
 def _fixed_mask(model: CompiledModel) -> np.ndarray:
@@ -193,7 +197,11 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
               options: SolverOptions, label: str = "") -> np.ndarray:
     """Piecewise integration from ``y0`` at t=0 through ``events``; returns states at ``t_out``, shape
     ``(n_times, n_states)``. Values at an event time are those just after the event. The scipy reference path:
-    the batch engine (:mod:`il2als.compiler.kernels`) implements the same events and is tested against it."""
+    the batch engine (:mod:`il2als.compiler.kernels`) implements the same events and is tested against it.
+    ``options.method`` is one of scipy's (LSODA, BDF, Radau)."""
+    if options.method == "engine":
+        raise Il2alsError("integrate() is the scipy reference path: give SolverOptions(method='LSODA') (or BDF, Radau); "
+                          "simulate() runs one patient on the engine")
     duration = float(t_out[-1])
     ev = events.until(duration)
     scale = _scales(model, y0, p, ev.peaks())
@@ -397,7 +405,8 @@ def simulate(params: "ParameterSet | Sequence[ParameterSet] | np.ndarray", regim
     """Simulate one patient (or many) from ``initial`` under ``regimen`` for ``duration``, reporting every ``step``.
 
     One patient gives a :class:`Trajectory` (every state and observable); ``options.method`` chooses the solver:
-    scipy's LSODA (default, the reference), BDF or Radau, or ``"engine"``, the compiled batch engine the studies use.
+    ``"engine"``, the compiled batch engine the studies use (default; ~5x faster than scipy for a 640-day MIROCALS
+    trajectory), or scipy's LSODA, BDF or Radau (the reference the engine is tested against).
     Many patients (a sequence of parameter sets, or an ``(N, n_parameters)`` array) run on the batch engine and
     give a :class:`~il2als.results.batch.PopulationResult`, exactly as :func:`~il2als.solve.batch.simulate_population`
     (``options`` is then a :class:`~il2als.solve.batch.BatchOptions`; ``regimen`` may be one per patient).
