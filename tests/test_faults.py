@@ -1,6 +1,7 @@
 """Faults (issue #7): failing patients are reported or excluded by policy, never dropped silently; a killed run
 leaves the previous complete output, and its leftovers are cleaned by the next run."""
 
+import json
 import os
 import signal
 import subprocess
@@ -57,8 +58,6 @@ def test_a_killed_run_leaves_the_previous_output_and_no_debris(tmp_path):
     os.kill(p.pid, signal.SIGKILL)  # while it writes its run folder (or, if it was faster, just after)
     p.wait()
     # the output is one complete run, the previous or (when the kill came after the swap) the new: never a mix
-    import json
-
     now = (out / "summary.json").read_text()
     assert now == before or json.loads(now)["replicates"] == 60
     # the next run removes what the killed one left behind

@@ -11,7 +11,6 @@ Time inside the mechanism is in days: a rate of a state in unit ``u`` must have 
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, field
 from typing import Literal
 
