@@ -22,8 +22,8 @@ from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.results.batch import PopulationResult
 from il2als.results.trajectory import _factor
 from il2als.solve.events import dose_events
-from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, clip_negative, suspect_states,
-                                 time_grid)
+from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, absolute_tolerances,
+                                 clip_negative, suspect_states, time_grid)
 
 __all__ = ["BatchOptions", "parameter_matrix", "population_baselines",
            "simulate_population", "SKIP_ADVICE", "diagnose"]
@@ -31,7 +31,9 @@ __all__ = ["BatchOptions", "parameter_matrix", "population_baselines",
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """Settings of the batch engine: relative tolerance, absolute tolerance relative to each state's scale,
+    """Settings of the batch engine: relative tolerance, absolute tolerance relative to each state's scale (a
+    state starting away from zero is held to the smaller of the two times its start,
+    :func:`il2als.solve.single.absolute_tolerances`),
     first step after a dose (days), step budget per patient, patients per chunk, what to do when a patient
     fails: ``"fail"`` (raise) or ``"skip"`` (report it, fill its outputs with NaN), and the kernel:
     ``"lanes"`` (patients side by side in lanes, :func:`il2als.compiler.lane_width` of them per group),
@@ -189,7 +191,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             st0 = np.zeros(c1 - c0, dtype=np.int64)
         else:
             Y0, st0 = population_baselines(Pc, model)
-        atol = np.array([_scales(model, Y0[j], Pc[j], peaks[c0 + j]) for j in range(c1 - c0)]) * options.atol
+        atol = np.array([absolute_tolerances(model, Y0[j], Pc[j], peaks[c0 + j], options.rtol, options.atol)
+                         for j in range(c1 - c0)])
         out = np.full((c1 - c0, len(t_out), ns), np.nan)
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
@@ -212,7 +215,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
                     st[j] = NOT_FINITE
                 msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
                        f"(regimen {regs[i].name})")
-                detail = lambda: diagnose(model, Pc[j], Y, t_out, Y0[j], atol[j] / options.atol)  # noqa: E731
+                detail = lambda: diagnose(model, Pc[j], Y, t_out, Y0[j],  # noqa: E731
+                                          _scales(model, Y0[j], Pc[j], peaks[c0 + j]))
             else:
                 neg, k = clip_negative(Y, atol[j])
                 if neg:
