@@ -105,6 +105,31 @@ def _lane_groups(n: int, lanes: int) -> int:
     return max(1, min(numba.get_num_threads(), n // lanes))
 
 
+#: patients per call of the generated ``observe`` after a chunk (bounds its temporaries: ~40 MB at 641 times)
+_OBSERVE_BLOCK = 64
+
+
+class _RowParameters:
+    """Patients' parameters ``(n, n_parameters)`` seen by the generated ``observe`` as one value per row of a
+    stacked trajectory (``n * n_times`` rows): ``p[k]`` repeats patient i's value n_times times; only the
+    parameters an observable uses are ever expanded."""
+
+    __slots__ = ("P", "n_times")
+
+    def __init__(self, P: np.ndarray, n_times: int):
+        self.P, self.n_times = P, n_times
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        return np.repeat(self.P[:, k], self.n_times)
+
+
+def _stacked(peaks: Sequence[dict[int, float]]) -> dict[int, np.ndarray]:
+    """Patients' :meth:`~il2als.solve.events.DoseEvents.peaks` as one mapping of ``(N,)`` arrays (0 where a
+    patient has no input into that state)."""
+    keys = set().union(*peaks) if len(peaks) else set()
+    return {j: np.array([pk.get(j, 0.0) for pk in peaks]) for j in keys}
+
+
 def _dosing_parameters(model: CompiledModel) -> list[int]:
     """Indices of the parameters dose events depend on: dose conversion, the routes' bioavailabilities, lags and
     scales (e.g. the volume, for an IV dose)."""
@@ -191,8 +216,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             st0 = np.zeros(c1 - c0, dtype=np.int64)
         else:
             Y0, st0 = population_baselines(Pc, model)
-        atol = np.array([absolute_tolerances(model, Y0[j], Pc[j], peaks[c0 + j], options.rtol, options.atol)
-                         for j in range(c1 - c0)])
+        pk = _stacked(peaks[c0:c1])
+        atol = absolute_tolerances(model, Y0, Pc, pk, options.rtol, options.atol)
         out = np.full((c1 - c0, len(t_out), ns), np.nan)
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
@@ -206,42 +231,40 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             eng.population(*args)
         report_compiled(eng)
         st = np.where(st0 != OK, st0, st)
-        for j in range(c1 - c0):
-            i = c0 + j
-            Y = out[j]
-            msg = detail = None
-            if st[j] != OK or not np.all(np.isfinite(Y)):
-                if st[j] == OK:
-                    st[j] = NOT_FINITE
-                msg = (f"patient {i}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[i]:.6g} day "
-                       f"(regimen {regs[i].name})")
-                detail = lambda: diagnose(model, Pc[j], Y, t_out, Y0[j],  # noqa: E731
-                                          _scales(model, Y0[j], Pc[j], peaks[c0 + j]))
-            else:
-                neg, k = clip_negative(Y, atol[j])
-                if neg:
-                    st[j] = NEGATIVE_STATE
-                    msg = (f"patient {i}: negative state(s) {', '.join(state_names[q] for q in neg)} at "
-                           f"t = {t_out[k]:.6g} day (beyond {NEGATIVE_TOLERANCE:g} x the absolute tolerance; "
-                           f"regimen {regs[i].name})")
-                    detail = lambda: "tighten rtol/atol of the batch options"  # noqa: E731
-            status[i] = st[j]
-            if msg is not None:  # one policy for every failure: raise, or exclude and report
-                if options.on_failure == "fail":
-                    raise SolverError(msg + "; " + detail() + SKIP_ADVICE)
-                failures.append(msg)
-                for n in names:
-                    values[n][i] = np.nan
-                continue
-            obs = None
-            for n in names:
-                if n in obs_names:
-                    if obs is None:
-                        obs = model.observe(t_out, Y, Pc[j])
-                    v = obs[:, obs_names.index(n)]
-                else:
-                    v = Y[:, state_names.index(n)]
-                values[n][i] = v * factors[n]
+        st[(st == OK) & ~np.isfinite(out).all(axis=(1, 2))] = NOT_FINITE
+        messages: dict[int, tuple[str, Callable[[], str]]] = {}
+        for j in np.nonzero(st != OK)[0]:
+            messages[j] = (f"patient {c0 + j}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[c0 + j]:.6g} "
+                           f"day (regimen {regs[c0 + j].name})",
+                           lambda j=j: diagnose(model, Pc[j], out[j], t_out, Y0[j],
+                                                _scales(model, Y0[j], Pc[j], peaks[c0 + j])))
+        for j in np.nonzero((st == OK) & (out < 0).any(axis=(1, 2)))[0]:
+            neg, k = clip_negative(out[j], atol[j])
+            if neg:
+                st[j] = NEGATIVE_STATE
+                messages[j] = (f"patient {c0 + j}: negative state(s) {', '.join(state_names[q] for q in neg)} at "
+                               f"t = {t_out[k]:.6g} day (beyond {NEGATIVE_TOLERANCE:g} x the absolute tolerance; "
+                               f"regimen {regs[c0 + j].name})", lambda: "tighten rtol/atol of the batch options")
+        status[c0:c1] = st
+        for j in sorted(messages):  # one policy for every failure: raise, or exclude and report
+            msg, detail = messages[j]
+            if options.on_failure == "fail":
+                raise SolverError(msg + "; " + detail() + SKIP_ADVICE)
+            failures.append(msg)
+        good = np.nonzero(st == OK)[0]
+        for n in names:
+            values[n][c0:c1] = np.nan
+            if n in state_names:
+                values[n][c0 + good] = out[good, :, state_names.index(n)] * factors[n]
+        wanted = [n for n in names if n in obs_names and n not in state_names]
+        for b0 in range(0, len(good), _OBSERVE_BLOCK):
+            rows = good[b0:b0 + _OBSERVE_BLOCK]
+            if not wanted:
+                break
+            obs = model.observe(np.tile(t_out, len(rows)), out[rows].reshape(-1, ns),
+                                _RowParameters(Pc[rows], len(t_out)))
+            for n in wanted:
+                values[n][c0 + rows] = obs[:, obs_names.index(n)].reshape(len(rows), -1) * factors[n]
         if progress is not None:
             progress(c1, N)
     return PopulationResult(t_out, values, {n: units_all[n][1] for n in names}, status, tuple(failures), steps)

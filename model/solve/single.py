@@ -133,26 +133,29 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
     return y
 
 
-def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict[int, float]) -> np.ndarray:
-    """Typical magnitude of each state, for absolute tolerances; ``peaks`` is the largest single input per state
-    (:meth:`DoseEvents.peaks`)."""
+def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict) -> np.ndarray:
+    """Typical magnitude of each state, for absolute tolerances: ``y0`` ``(n_states,)`` or ``(N, n_states)``, ``p``
+    its parameters ``(n_parameters,)`` or ``(N, n_parameters)``; ``peaks`` maps a state's index to the largest
+    single input into it (:meth:`DoseEvents.peaks`; a float, or ``(N,)`` for N patients)."""
     s = np.maximum(np.abs(y0), 1e-3)
     depot = model.state_index("il2_depot")
     conc = model.state_index("il2_plasma")
-    v = p[model.parameter_index("volume")]
-    s[depot] = max(s[depot], peaks.get(depot, 0.0), 1.0)
+    v = p[..., model.parameter_index("volume")]
+    s[..., depot] = np.maximum(np.maximum(s[..., depot], peaks.get(depot, 0.0)), 1.0)
     # Plasma IL-2 matters to the Tregs on the scale of their EC50, whatever the dose: a scale growing with the
     # dose let large doses' tails (and so the Treg expansion) drift by 2e-4 relative; capped, 2e-5 (+4% steps).
-    ec50 = p[model.parameter_index("ec50_treg")]
-    s[conc] = min(max(s[conc], peaks.get(depot, 0.0) / v * 0.1, peaks.get(conc, 0.0) * 0.1, 1e-3), max(ec50, 1e-3))
+    ec50 = p[..., model.parameter_index("ec50_treg")]
+    grown = np.maximum(np.maximum(s[..., conc], peaks.get(depot, 0.0) / v * 0.1),
+                       np.maximum(peaks.get(conc, 0.0) * 0.1, 1e-3))
+    s[..., conc] = np.minimum(grown, np.maximum(ec50, 1e-3))
     return s
 
 
-def absolute_tolerances(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict[int, float], rtol: float,
+def absolute_tolerances(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict, rtol: float,
                         atol: float) -> np.ndarray:
-    """Absolute tolerance of each state (its canonical unit): ``atol`` times the state's scale (:func:`_scales`),
-    except that a state starting away from zero (other than the IL-2 depot and plasma, whose scales follow the
-    doses) is held to ``min(rtol, atol)`` times its starting size.
+    """Absolute tolerance of each state (its canonical unit; shapes as :func:`_scales`): ``atol`` times the
+    state's scale, except that a state starting away from zero (other than the IL-2 depot and plasma, whose
+    scales follow the doses) is held to ``min(rtol, atol)`` times its starting size.
 
     Such states (Tregs, microglia, neurofilament, motor-neuron reserve...) stay near their starting size, so
     ``atol`` times that size is in effect a relative tolerance; when it is looser than ``rtol`` it, not ``rtol``,
@@ -160,9 +163,10 @@ def absolute_tolerances(model: CompiledModel, y0: np.ndarray, p: np.ndarray, pea
     rule 2.7e-6, for +0.05% steps (the doses' fast states set the step size, not these slow ones)."""
     tol = _scales(model, y0, p, peaks) * atol
     if atol > rtol:
-        own = np.abs(y0) > 1e-3
-        own[[model.state_index("il2_depot"), model.state_index("il2_plasma")]] = False
-        tol[own] = rtol * np.abs(y0[own])
+        size = np.abs(y0)
+        own = size > 1e-3
+        own[..., [model.state_index("il2_depot"), model.state_index("il2_plasma")]] = False
+        tol = np.where(own, rtol * size, tol)
     return tol
 
 
