@@ -296,8 +296,6 @@ def interaction_p(T, E, arm, stratum) -> float:
     is chi-squared with (strata - 1) degrees of freedom. Only strata with a death in each arm enter (a stratum
     without one carries no information on its own effect); NaN when fewer than two do.
     """
-    import pandas as pd
-    from lifelines import CoxPHFitter
     from scipy.stats import chi2
 
     used = [k for k in np.unique(stratum) if E[(stratum == k) & (arm == 1)].sum() > 0
@@ -305,21 +303,24 @@ def interaction_p(T, E, arm, stratum) -> float:
     if len(used) < 2:
         return math.nan
     m = np.isin(stratum, used)
-    df = pd.DataFrame({"T": T[m], "E": E[m].astype(int), "arm": arm[m]})
-    for k in used[1:]:
-        df[f"s{k}"] = (stratum[m] == k).astype(float)
-    base_cols = list(df.columns)
-    for k in used[1:]:
-        df[f"arm_s{k}"] = df["arm"] * df[f"s{k}"]
-    X = df.drop(columns=["T", "E"]).to_numpy(float)
-    f0 = _cox_newton(T[m], E[m], X[:, :len(base_cols) - 2])
+    s = [(stratum[m] == k).astype(float) for k in used[1:]]
+    a = arm[m].astype(float)
+    X = np.column_stack([a, *s, *(a * v for v in s)])  # arm, stratum indicators, arm x stratum
+    n_base = 1 + len(s)
+    f0 = _cox_newton(T[m], E[m], X[:, :n_base])
     f1 = _cox_newton(T[m], E[m], X) if f0 is not None else None
     if f1 is not None:
         return float(chi2.sf(max(0.0, 2 * (f1[2] - f0[2])), len(used) - 1))
+    # tied deaths or no convergence: lifelines (imported only here: it costs ~1.4 s a process)
+    import pandas as pd
+    from lifelines import CoxPHFitter
+
+    names = ["arm", *(f"s{k}" for k in used[1:]), *(f"arm_s{k}" for k in used[1:])]
+    df = pd.DataFrame({"T": T[m], "E": E[m].astype(int), **dict(zip(names, X.T))})
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            l0 = CoxPHFitter().fit(df[base_cols], "T", "E").log_likelihood_
+            l0 = CoxPHFitter().fit(df[["T", "E", *names[:n_base]]], "T", "E").log_likelihood_
             l1 = CoxPHFitter().fit(df, "T", "E").log_likelihood_
     except Exception:  # degenerate data: lifelines raises ConvergenceError and others
         return math.nan
