@@ -113,25 +113,35 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         onset = np.minimum(spec.reserve_at_onset[0] * np.exp(spec.reserve_at_onset[1] * rng.standard_normal(m)),
                            spec.reserve_at_onset[2])
         run_in = rng.uniform(spec.run_in_weeks[0], spec.run_in_weeks[1], m)
-        # the baseline loss rate does not depend on the reserve, so one baseline solve gives it
-        Y0, st = population_baselines(P, model)
-        loss = _observe_each(model, Y0, P, "mn_loss_rate")
-        screen_reserve = onset * np.exp(-loss * dur * DAYS_PER_MONTH)
-        rand_reserve = screen_reserve * np.exp(-loss * run_in * 7.0)
-        P[:, i_res] = rand_reserve
-        Y_screen = Y0.copy()
-        Y_screen[:, model.state_index("mn_reserve")] = screen_reserve
-        alsfrs_screen = _observe_each(model, Y_screen, P, "alsfrs_r")
-        pnfh = Y0[:, model.state_index("pnfh_csf")]
-        ok = ((st == 0) & (pnfh >= spec.pnfh_range[0]) & (pnfh <= spec.pnfh_range[1]) & (age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
-              & (dur <= spec.max_symptom_duration_months) & (alsfrs_screen >= spec.min_alsfrs_r)
-              & np.isfinite(rand_reserve) & (rand_reserve > 0))
-        # the steady states do not depend on the reserve (tested), so the screening solve is the baseline too
-        Y0[:, model.state_index("mn_reserve")] = rand_reserve
-        kept_Y.append(Y0[ok])
-        kept_P.append(P[ok])
-        kept_cov.append({"age": age[ok], "male": male[ok], "symptom_duration": dur[ok], "run_in": run_in[ok],
-                         "reserve_at_onset": onset[ok], "loss_rate": loss[ok], "alsfrs_r_screening": alsfrs_screen[ok]})
+        # eligibility that needs no model first; then baselines, in order, only until enough are eligible (the
+        # patients are kept in draw order, so those after the n-th eligible were never used: the same cohort)
+        cand = np.nonzero((age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
+                          & (dur <= spec.max_symptom_duration_months))[0]
+        start = 0
+        while start < len(cand) and sum(len(p) for p in kept_P) < n:
+            block = cand[start:start + max(32, int(1.2 * (n - sum(len(p) for p in kept_P))))]
+            start += len(block)
+            Pb = P[block]
+            # the baseline loss rate does not depend on the reserve, so one baseline solve gives it
+            Y0, st = population_baselines(Pb, model)
+            loss = _observe_each(model, Y0, Pb, "mn_loss_rate")
+            screen_reserve = onset[block] * np.exp(-loss * dur[block] * DAYS_PER_MONTH)
+            rand_reserve = screen_reserve * np.exp(-loss * run_in[block] * 7.0)
+            Pb[:, i_res] = rand_reserve
+            Y_screen = Y0.copy()
+            Y_screen[:, model.state_index("mn_reserve")] = screen_reserve
+            alsfrs_screen = _observe_each(model, Y_screen, Pb, "alsfrs_r")
+            pnfh = Y0[:, model.state_index("pnfh_csf")]
+            ok = ((st == 0) & (pnfh >= spec.pnfh_range[0]) & (pnfh <= spec.pnfh_range[1])
+                  & (alsfrs_screen >= spec.min_alsfrs_r) & np.isfinite(rand_reserve) & (rand_reserve > 0))
+            # the steady states do not depend on the reserve (tested), so the screening solve is the baseline too
+            Y0[:, model.state_index("mn_reserve")] = rand_reserve
+            kept_Y.append(Y0[ok])
+            kept_P.append(Pb[ok])
+            k = block[ok]
+            kept_cov.append({"age": age[k], "male": male[k], "symptom_duration": dur[k], "run_in": run_in[k],
+                             "reserve_at_onset": onset[k], "loss_rate": loss[ok],
+                             "alsfrs_r_screening": alsfrs_screen[ok]})
     P = np.concatenate(kept_P)[:n]
     cov = {k: np.concatenate([c[k] for c in kept_cov])[:n] for k in kept_cov[0]}
     return Cohort(P, cov, spec.name, screened, np.concatenate(kept_Y)[:n])
