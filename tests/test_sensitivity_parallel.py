@@ -1,6 +1,7 @@
 """Global/local sensitivity (issue #5) and the parallel backends: same answers on every backend."""
 
 import csv
+import math
 import subprocess
 import sys
 
@@ -57,6 +58,25 @@ def test_dask_local_cluster_and_process_pool_give_the_threads_answer():
     for a, b in zip(ref.replicates, by_address.replicates):
         assert np.array_equal(a.time, b.time) and np.array_equal(a.event, b.event)
     assert np.array_equal(y_dask, evaluate(P, "mirocals", 100.0, ["treg_peak", "slope_gain"]))
+
+
+def test_a_task_submitted_to_the_pool_runs_beside_later_ones_and_gives_the_in_process_answer():
+    # what il2als trial does with the paired expected effect: queued first, run beside the replicates
+    from il2als.errors import Il2alsError
+    from il2als.studies import expected_hazard_ratio, start_pool, submit
+    from il2als.studies.parallel import run_tasks
+
+    start_pool(warm="il2als.studies.trial:warm_up")
+    spec = load_population_spec()
+    d = TrialDesign(n_per_arm=15, follow_up_days=300.0)
+    pending = submit(expected_hazard_ratio, "mirocals", spec, 60, 5, design=d, scheduler="processes")
+    rest = run_tasks(abs, [(-2,), (-3,)], scheduler="processes")
+    here = submit(expected_hazard_ratio, "mirocals", spec, 60, 5, design=d).result()
+    there = pending.result()
+    assert rest == [2, 3] and there.n == here.n == 60 and math.isfinite(here.hr["overall"])
+    np.testing.assert_equal(there.hr, here.hr)  # NaN (a stratum without deaths) equal to NaN
+    with pytest.raises(Il2alsError, match="give a regimen with doses"):  # a task's error comes back as itself
+        submit(expected_hazard_ratio, "placebo", spec, 60, 5, scheduler="processes").result()
 
 
 def test_cli_sensitivity_writes_tables_and_figures(tmp_path):

@@ -148,6 +148,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
     import json
     from dataclasses import replace
 
+    from il2als.studies.parallel import start_pool, submit
+
+    scheduler = _scheduler(args)
+    if scheduler == "processes":  # the workers start (import, load the engine) while this process does too
+        start_pool(warm="il2als.studies.trial:warm_up")
+
     from il2als.export.run_folder import atomic_dir, finish_run
     from il2als.inputs.regimens import as_regimen
     from il2als.studies.trial import TRIAL_OPTIONS, design, run_trial
@@ -163,16 +169,23 @@ def cmd_trial(args: argparse.Namespace) -> int:
     spec = _spec(args.population, args.params, args.set)
     print(f"il2als: {args.replicates} virtual {d.name} trial(s), {2 * d.n_per_arm} patients, {reg.name} vs placebo, "
           f"seed {args.seed} ...", file=sys.stderr, flush=True)
-    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=_scheduler(args),
-                    options=replace(TRIAL_OPTIONS, on_failure=args.on_failure),
-                    progress=_progress("replicates") if args.replicates > 1 else None)
-    summary = {"parameter_set": spec.centre.name, **res.summary()}
+    expected = None
     if args.expected_n:
         from il2als.studies.biology import expected_hazard_ratio
 
-        print(f"il2als: paired expected effect ({args.expected_n} patients in both arms, common random numbers) ...",
-              file=sys.stderr, flush=True)
-        eff = expected_hazard_ratio(reg, spec, args.expected_n, args.seed, design=d)
+        said = (f"il2als: paired expected effect ({args.expected_n} patients in both arms, common random numbers)"
+                + (", beside the replicates ..." if scheduler == "processes" else " ..."))
+        if scheduler == "processes":  # queued first: one worker runs it while the others start the replicates
+            print(said, file=sys.stderr, flush=True)
+        expected = submit(expected_hazard_ratio, reg, spec, args.expected_n, args.seed, design=d, scheduler=scheduler)
+    res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=scheduler,
+                    options=replace(TRIAL_OPTIONS, on_failure=args.on_failure),
+                    progress=_progress("replicates") if args.replicates > 1 else None)
+    summary = {"parameter_set": spec.centre.name, **res.summary()}
+    if expected is not None:
+        if scheduler != "processes":
+            print(said, file=sys.stderr, flush=True)
+        eff = expected.result()
         summary["expected_hr_overall"] = eff.hr["overall"]
         summary["expected_hr_by_stratum"] = {s: eff.hr[s] for s in ("very_low", "low", "high")}
         summary["expected_n"] = eff.n

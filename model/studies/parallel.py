@@ -23,7 +23,7 @@ from typing import Any
 from il2als._threads import one_blas_thread, restore
 from il2als.errors import Il2alsError
 
-__all__ = ["describe", "run_tasks"]
+__all__ = ["describe", "run_tasks", "start_pool", "submit"]
 
 Progress = Callable[[int, int], None]
 
@@ -59,9 +59,11 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
-def _worker_init(parent: int) -> None:
+def _worker_init(parent: int, warm: str | None = None) -> None:
     """Process-pool initialiser: each worker runs one numba thread (the pool already fills the cores), ignores
-    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death."""
+    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death; then
+    calls ``warm`` (``"module:function"``), if given, to import and load what its tasks will need while the
+    parent is still busy. A failing warm-up is ignored: the task that needs the same thing reports it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="il2als-parent-watch").start()
     try:
@@ -70,6 +72,14 @@ def _worker_init(parent: int) -> None:
         numba.set_num_threads(1)
     except Exception:  # pragma: no cover - numba missing or already initialised differently
         pass
+    if warm:
+        try:
+            import importlib
+
+            module, _, name = warm.partition(":")
+            getattr(importlib.import_module(module), name)()
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
 
 
 @contextlib.contextmanager
@@ -119,17 +129,19 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
 _POOL: list = []
 
 
-def _pool(size: int) -> ProcessPoolExecutor:
-    """The process pool of ``size`` workers, started on first use and reused by later calls; ended at exit."""
+def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolExecutor:
+    """The process pool of ``size`` workers, started on first use and reused by later calls; ended at exit.
+    ``warm``: see :func:`_worker_init`; ``wait=False`` returns as soon as the workers are spawned."""
     if _POOL and _POOL[0][0] == size:
         return _POOL[0][1]
     _drop_pool()
     # spawn, not fork: numba's thread pool in this process does not survive a fork
     pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(),))
-    old = one_blas_thread()  # the workers inherit the environment as they spawn
+                               initializer=_worker_init, initargs=(os.getpid(), warm))
+    old = one_blas_thread()  # the workers inherit the environment as they spawn (in submit)
     try:
-        for f in [pool.submit(os.getpid) for _ in range(size)]:  # start every worker now, with that environment
+        started = [pool.submit(os.getpid) for _ in range(size)]  # start every worker now, with that environment
+        for f in started if wait else ():
             f.result()
     except BaseException:
         _end_pool(pool)
@@ -147,6 +159,54 @@ def _drop_pool() -> None:
     with _no_ctrl_c():
         if _POOL:
             _end_pool(_POOL.pop()[1])
+
+
+def start_pool(workers: int | None = None, warm: str | None = None) -> None:
+    """Start the process pool now, without waiting for it: its workers import and load (``warm``,
+    ``"module:function"``, e.g. ``"il2als.studies.trial:warm_up"``) while this process goes on with its own
+    start-up; :func:`run_tasks` and :func:`submit` with ``scheduler="processes"`` then find it ready."""
+    _pool(workers or os.cpu_count() or 1, warm, wait=False)
+
+
+class _Deferred:
+    """A task run in this process when its result is asked for (the in-process and Dask backends of
+    :func:`submit`)."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict):
+        self._call = (fn, args, kwargs)
+
+    def result(self) -> Any:
+        fn, args, kwargs = self._call
+        return fn(*args, **kwargs)
+
+
+def submit(fn: Callable[..., Any], *args: Any, scheduler: object = None, workers: int | None = None,
+           **kwargs: Any) -> Any:
+    """Start ``fn(*args, **kwargs)`` where it can run beside later work; returns an object whose ``result()``
+    gives its value (or raises its error). With ``scheduler="processes"`` it goes to the process pool now, ahead
+    of tasks submitted after it (a study can run one long task beside its replicates); otherwise it runs in
+    this process when ``result()`` is called."""
+    if scheduler != "processes":
+        return _Deferred(fn, args, kwargs)
+    return _Pending(_pool(workers or os.cpu_count() or 1).submit(fn, *args, **kwargs))
+
+
+class _Pending:
+    """A pool future whose ``result()`` ends the pool on a broken worker or an interrupt, as :func:`run_tasks`."""
+
+    def __init__(self, future):
+        self._future = future
+
+    def result(self) -> Any:
+        try:
+            return self._future.result()
+        except BrokenProcessPool:
+            _drop_pool()
+            raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
+                              "`scheduler` threads") from None
+        except BaseException:
+            _drop_pool()
+            raise
 
 
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,

@@ -3,9 +3,9 @@
 Per replicate: sample eligible patients (:mod:`il2als.studies.cohort`), randomise 1:1, simulate each patient under
 the arm's regimen with the batch engine, draw each death time from the patient's own simulated cumulative
 hazard (inverse transform of one exponential deviate), take ALSFRS-R at scheduled visits with measurement noise
-until death, and stratify by baseline CSF-pNfH. Cox proportional hazards uses lifelines, not a hand-written
-fit; the Kaplan-Meier point estimates and log-rank tests, run many times per replicate, are vectorised here and
-tested equal to lifelines'. Across replicates: distributions and power.
+until death, and stratify by baseline CSF-pNfH. The Cox fits, Kaplan-Meier point estimates and log-rank tests,
+run many times per replicate, are vectorised in numpy and tested equal to lifelines' (lifelines itself fits the
+Cox models when deaths are tied). Across replicates: distributions and power.
 
 Nothing here knows the real trial's results; the outcome is whatever the model predicts."""
 
@@ -30,7 +30,7 @@ from il2als.studies.survival import (POWER_TEST, _cox, _km_at, _logrank, alsfrs_
                                      kaplan_meier, power_share)
 
 __all__ = ["SUMMARY_UNITS", "summary_unit", "TRIAL_OPTIONS", "TrialDesign", "DESIGNS", "design", "death_times", "alsfrs_slopes", "Replicate",
-           "analyse", "run_replicate", "TrialResult", "run_trial", "power_curve"]
+           "analyse", "run_replicate", "TrialResult", "run_trial", "power_curve", "warm_up"]
 
 
 #: The batch engine's settings for trials: rtol 1e-4 keeps the outputs within 2e-5 of a tight reference
@@ -429,6 +429,20 @@ def summary_unit(key: str) -> str:
         if part.startswith("survival_") and part.endswith("d"):
             return "1"
     return ""
+
+
+def warm_up() -> None:
+    """Load what a replicate needs (the engine and its kernels, the statistics' scipy modules) without running one:
+    a process-pool worker's start (:func:`il2als.studies.parallel.start_pool`), done while the parent starts."""
+    import scipy.optimize  # noqa: F401 - the mixed model and the statistics
+    import scipy.stats  # noqa: F401
+
+    from il2als.compiler import lane_width
+    from il2als.inputs.parameters import load_parameters
+
+    model = default_model()
+    P = np.tile(load_parameters("default").vector(model), (lane_width(), 1))
+    simulate_population(P, "mirocals", "1 day", outputs=["survival"], model=model, options=BatchOptions(kernel="lanes"))
 
 
 def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
