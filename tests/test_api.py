@@ -196,6 +196,13 @@ def test_the_cohorts_screening_alsfrs_comes_from_the_mechanism():
     y = m.observe(np.zeros(len(c)), c.states, c.params.T)[:, m.observable_names.index("alsfrs_r")]
     np.testing.assert_allclose(y, 48.0 / (1.0 + (n50 / reserve) ** h), rtol=1e-12)
     assert np.all(c.covariates["alsfrs_r_screening"] >= y - 1e-9)  # scores only fall between screening and baseline
+    # asked for some observables, observe computes those alone, in the order asked, with the same arithmetic
+    names = m.observable_names
+    cols = [names.index("survival"), names.index("alsfrs_r"), names.index("treg_pct_cd4")]
+    full = m.observe(np.zeros(len(c)), c.states, c.params.T)
+    assert np.array_equal(m.observe(np.zeros(len(c)), c.states, c.params.T, cols), full[:, cols])
+    with pytest.raises(IndexError, match="out of range"):
+        m.observe(np.zeros(len(c)), c.states, c.params.T, [len(names)])
 
 
 # -- the command line: --set everywhere, messages in its own terms ------------------------------------------

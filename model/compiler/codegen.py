@@ -4,7 +4,8 @@ From the one sympy definition this derives, by common-subexpression elimination 
 
 * ``rhs(t, y, p) -> dy/dt``, shape ``(n_states,)``, canonical units per day;
 * ``jac(t, y, p) -> d(dy/dt)/dy``, shape ``(n_states, n_states)``, the analytic Jacobian;
-* ``observe(Y, p) -> (n_times, n_observables)`` for a whole trajectory ``Y`` of shape ``(n_times, n_states)``.
+* ``observe(t, Y, p, columns=None) -> (n_times, n_observables)`` for a whole trajectory ``Y`` of shape
+  ``(n_times, n_states)`` (only the observables numbered in ``columns``, in that order, if given).
 
 The generated source is kept on the compiled model (``source``), so it can be read, tested, or handed to a
 JIT compiler, and on disk beside the compiled engine (``$IL2ALS_CACHE_DIR/generated``), keyed by the hash of the
@@ -46,7 +47,7 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
         if "t" in used:
             lines.append(f"{ind}t = _t[_l]")
     else:
-        lines = [f"def {name}(t, y, p):"]
+        lines = [f"def {name}(t, y, p, columns=None):" if n_time_vector else f"def {name}(t, y, p):"]
         ind, lane = "    ", ""
     # Indexed reads (not tuple unpacking) so that numba can compile the same source.
     for i, a in enumerate(args[0]):
@@ -60,11 +61,16 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
     if lanes:
         lines += [f"{ind}_out[{i} * LANES + _l] = {printer.doprint(e) if e != 0 else '0.0'}" for i, e in enumerate(reduced)]
         return "\n".join(lines)
-    if n_time_vector:
+    if n_time_vector:  # ``columns``: only those expressions, in that order (the rest are never computed)
         lines.append("    _n = y.shape[0]")
-        lines.append(f"    _out = {array_mod}.empty((_n, {len(exprs)}))")
+        lines.append(f"    _cols = range({len(exprs)}) if columns is None else columns")
+        lines.append(f"    _out = {array_mod}.empty((_n, len(_cols)))")
+        lines.append("    for _j, _c in enumerate(_cols):")
         for i, e in enumerate(reduced):
-            lines.append(f"    _out[:, {i}] = {printer.doprint(e)}")
+            lines.append(f"        {'if' if i == 0 else 'elif'} _c == {i}:")
+            lines.append(f"            _out[:, _j] = {printer.doprint(e)}")
+        lines.append("        else:")
+        lines.append("            raise IndexError(f'observable column {_c} out of range')")
     else:
         lines.append(f"    _out = {array_mod}.zeros({shape})")
         for i, e in enumerate(reduced):
@@ -87,7 +93,7 @@ class CompiledModel:
     mechanism: Mechanism
     rhs: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
     jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
-    observe: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    observe: Callable[..., np.ndarray]
     initial: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
     source: str = field(repr=False)
     #: route name -> (target state index, scale(p) in state unit per IU, bioavailability index or -1, lag index or -1)

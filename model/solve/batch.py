@@ -262,9 +262,9 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             if not wanted:
                 break
             obs = model.observe(np.tile(t_out, len(rows)), out[rows].reshape(-1, ns),
-                                _RowParameters(Pc[rows], len(t_out)))
-            for n in wanted:
-                values[n][c0 + rows] = obs[:, obs_names.index(n)].reshape(len(rows), -1) * factors[n]
+                                _RowParameters(Pc[rows], len(t_out)), [obs_names.index(n) for n in wanted])
+            for q, n in enumerate(wanted):
+                values[n][c0 + rows] = obs[:, q].reshape(len(rows), -1) * factors[n]
         if progress is not None:
             progress(c1, N)
     return PopulationResult(t_out, values, {n: units_all[n][1] for n in names}, status, tuple(failures), steps)

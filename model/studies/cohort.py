@@ -40,7 +40,7 @@ class Cohort:
 def _observe_each(model: CompiledModel, Y: np.ndarray, P: np.ndarray, name: str) -> np.ndarray:
     """The mechanism's observable ``name`` for each patient at one state: ``Y (N, n_states)``, ``P (N,
     n_parameters)`` -> ``(N,)`` (the generated ``observe`` broadcasts over patients given ``P`` transposed)."""
-    return model.observe(np.zeros(len(Y)), Y, P.T)[:, model.observable_names.index(name)]
+    return model.observe(np.zeros(len(Y)), Y, P.T, [model.observable_names.index(name)])[:, 0]
 
 
 #: At most this many patients in one population (the parameter matrix alone is ~440 bytes a patient).
