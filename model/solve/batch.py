@@ -105,7 +105,8 @@ def _lane_groups(n: int, lanes: int) -> int:
     return max(1, min(numba.get_num_threads(), n // lanes))
 
 
-#: patients per call of the generated ``observe`` after a chunk (bounds its temporaries: ~40 MB at 641 times)
+#: patients per call of the generated ``observe`` after a chunk (bounds its temporaries: the stacked states of
+#: 64 patients at 641 times are 5.6 MB)
 _OBSERVE_BLOCK = 64
 
 
@@ -216,8 +217,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             st0 = np.zeros(c1 - c0, dtype=np.int64)
         else:
             Y0, st0 = population_baselines(Pc, model)
-        pk = _stacked(peaks[c0:c1])
-        atol = absolute_tolerances(model, Y0, Pc, pk, options.rtol, options.atol)
+        scale = _scales(model, Y0, Pc, _stacked(peaks[c0:c1]))
+        atol = absolute_tolerances(model, Y0, scale, options.rtol, options.atol)
         out = np.full((c1 - c0, len(t_out), ns), np.nan)
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
@@ -236,8 +237,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
         for j in np.nonzero(st != OK)[0]:
             messages[j] = (f"patient {c0 + j}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[c0 + j]:.6g} "
                            f"day (regimen {regs[c0 + j].name})",
-                           lambda j=j: diagnose(model, Pc[j], out[j], t_out, Y0[j],
-                                                _scales(model, Y0[j], Pc[j], peaks[c0 + j])))
+                           lambda j=j: diagnose(model, Pc[j], out[j], t_out, Y0[j], scale[j]))
         for j in np.nonzero((st == OK) & (out < 0).any(axis=(1, 2)))[0]:
             neg, k = clip_negative(out[j], atol[j])
             if neg:
@@ -257,10 +257,8 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             if n in state_names:
                 values[n][c0 + good] = out[good, :, state_names.index(n)] * factors[n]
         wanted = [n for n in names if n in obs_names and n not in state_names]
-        for b0 in range(0, len(good), _OBSERVE_BLOCK):
+        for b0 in range(0, len(good) if wanted else 0, _OBSERVE_BLOCK):
             rows = good[b0:b0 + _OBSERVE_BLOCK]
-            if not wanted:
-                break
             obs = model.observe(np.tile(t_out, len(rows)), out[rows].reshape(-1, ns),
                                 _RowParameters(Pc[rows], len(t_out)), [obs_names.index(n) for n in wanted])
             for q, n in enumerate(wanted):

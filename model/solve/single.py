@@ -151,17 +151,17 @@ def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict) ->
     return s
 
 
-def absolute_tolerances(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict, rtol: float,
+def absolute_tolerances(model: CompiledModel, y0: np.ndarray, scale: np.ndarray, rtol: float,
                         atol: float) -> np.ndarray:
     """Absolute tolerance of each state (its canonical unit; shapes as :func:`_scales`): ``atol`` times the
-    state's scale, except that a state starting away from zero (other than the IL-2 depot and plasma, whose
-    scales follow the doses) is held to ``min(rtol, atol)`` times its starting size.
+    state's ``scale`` (from :func:`_scales`), except that a state starting away from zero (other than the IL-2
+    depot and plasma, whose scales follow the doses) is held to ``min(rtol, atol)`` times its starting size.
 
     Such states (Tregs, microglia, neurofilament, motor-neuron reserve...) stay near their starting size, so
     ``atol`` times that size is in effect a relative tolerance; when it is looser than ``rtol`` it, not ``rtol``,
     decides their accuracy: at rtol 1e-5 and atol 1e-4 serum NfL was 1.2e-5 off a tight reference, with this
     rule 2.7e-6, for +0.05% steps (the doses' fast states set the step size, not these slow ones)."""
-    tol = _scales(model, y0, p, peaks) * atol
+    tol = scale * atol
     if atol > rtol:
         size = np.abs(y0)
         own = size > 1e-3
@@ -227,7 +227,7 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
     duration = float(t_out[-1])
     ev = events.until(duration)
     scale = _scales(model, y0, p, ev.peaks())
-    atol = absolute_tolerances(model, y0, p, ev.peaks(), options.rtol, options.atol)
+    atol = absolute_tolerances(model, y0, scale, options.rtol, options.atol)
     held = _held_mask(model)
     n = len(y0)
     out = np.empty((len(t_out), n))
