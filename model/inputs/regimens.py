@@ -175,14 +175,18 @@ class Regimen:
         """Dose times in days, shape ``(n_doses,)``."""
         return np.array([d.time for d in self.doses], dtype=float)
 
-    def amounts_iu(self, body_surface_area: float, specific_activity: float) -> np.ndarray:
-        """Dose amounts in IU for a patient (BSA in m**2, specific activity in IU/mg), shape ``(n_doses,)``.
+    def amounts_iu(self, body_surface_area: "float | np.ndarray",
+                   specific_activity: "float | np.ndarray") -> np.ndarray:
+        """Dose amounts in IU for a patient (BSA in m**2, specific activity in IU/mg), shape ``(n_doses,)``; for
+        patients' arrays of both ``(N,)``, shape ``(N, n_doses)``.
 
         Amounts are stored in the four canonical kinds, so this is plain arithmetic (no unit parsing).
         """
-        factor = {"IU": 1.0, "mg": specific_activity, "IU/m**2": body_surface_area,
-                  "mg/m**2": specific_activity * body_surface_area}
-        return np.array([d.amount * factor[d.unit] for d in self.doses], dtype=float)
+        bsa, sa = np.asarray(body_surface_area, dtype=float), np.asarray(specific_activity, dtype=float)
+        factor = {"IU": np.ones_like(sa), "mg": sa, "IU/m**2": bsa, "mg/m**2": sa * bsa}
+        if not self.doses:
+            return np.empty((*np.shape(sa), 0))
+        return np.stack([d.amount * factor[d.unit] for d in self.doses], axis=-1)
 
     def __add__(self, other: "Regimen") -> "Regimen":
         return Regimen(tuple(sorted(self.doses + other.doses)), f"{self.name}+{other.name}",

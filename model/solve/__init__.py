@@ -8,7 +8,7 @@ from il2als._lazy import attach
 _EXPORTS = {
     **dict.fromkeys(("BatchOptions", "parameter_matrix", "population_baselines",
                     "simulate_population", "SKIP_ADVICE", "diagnose",), "batch"),
-    **dict.fromkeys(("DoseEvents", "dose_events",), "events"),
+    **dict.fromkeys(("DoseEvents", "dose_events", "plain_boluses",), "events"),
     **dict.fromkeys(("predict_observations", "observation_values",), "observations"),
     **dict.fromkeys(("METHODS", "DurationWarning", "SolverOptions", "baseline_state", "output_grid", "output_times", "time_grid", "integrate",
                     "NEGATIVE_TOLERANCE", "clip_negative", "check_grid", "suspect_states", "simulate",), "single"),

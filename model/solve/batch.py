@@ -21,7 +21,7 @@ from il2als.inputs.parameters import ParameterSet
 from il2als.inputs.regimens import Regimen, as_regimen
 from il2als.results.batch import PopulationResult
 from il2als.results.trajectory import _factor
-from il2als.solve.events import dose_events
+from il2als.solve.events import BOLUS, DoseEvents, dose_events, plain_boluses
 from il2als.solve.single import (NEGATIVE_TOLERANCE, _fixed_mask, _held_mask, _scales, absolute_tolerances,
                                  clip_negative, suspect_states, time_grid)
 
@@ -77,24 +77,52 @@ def parameter_matrix(params: "Sequence[ParameterSet] | np.ndarray", model: Compi
 
 def _events(P: np.ndarray, regs: list[Regimen], model: CompiledModel, T: float):
     """Every patient's :func:`il2als.solve.dose_events` up to ``T``, flattened: (time, kind, target, value, period)
-    arrays, per-patient offsets, and each patient's input peaks (for tolerance scales)."""
-    cols: list[list[np.ndarray]] = [[], [], [], [], []]
-    ptr, peaks = [0], []
+    arrays, per-patient offsets, and each patient's input peaks (for tolerance scales).
+
+    Patients on a plain regimen (SC boluses only: every named regimen and sentence) get theirs by regimen, all at
+    once (:func:`il2als.solve.events.plain_boluses`); the others one by one, those who share a regimen and the
+    parameters dosing depends on sharing their events."""
+    N = len(P)
+    count = np.zeros(N, dtype=np.int64)
+    peaks: list[dict[int, float]] = [{} for _ in range(N)]
+    plain: dict[int, tuple[Regimen, list[int]]] = {}
+    other: dict[int, tuple[DoseEvents, dict]] = {}
     cache: dict = {}
-    used = _dosing_parameters(model)  # patients who share these and a regimen share their events
+    used = _dosing_parameters(model)
     for i, reg in enumerate(regs):
+        if reg.plain:
+            plain.setdefault(id(reg), (reg, []))[1].append(i)
+            continue
         key = (id(reg), *P[i, used])
         if key not in cache:
             ev = dose_events(P[i], reg, model).until(T)
             cache[key] = (ev, ev.peaks())
-        ev, pk = cache[key]
-        for c, a in zip(cols, (ev.time, ev.kind, ev.target, ev.value, ev.period)):
-            c.append(a)
-        ptr.append(ptr[-1] + len(ev))
-        peaks.append(pk)
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.empty(0, dt)  # noqa: E731
-    return (cat(cols[0], float), cat(cols[1], np.int64), cat(cols[2], np.int64), cat(cols[3], float),
-            cat(cols[4], float), np.array(ptr, dtype=np.int64), peaks)
+        other[i] = cache[key]
+        count[i] = len(cache[key][0])
+        peaks[i] = cache[key][1]
+    groups = []
+    for reg, rows in plain.values():
+        rows = np.array(rows)
+        target, time, value = plain_boluses(P[rows], reg, model)
+        kept = time <= T
+        count[rows] = kept.sum(axis=1)
+        top = np.where(kept, value, -np.inf).max(axis=1, initial=-np.inf)
+        for i, c, v in zip(rows, count[rows], top):
+            if c:
+                peaks[i] = {target: float(v)}
+        groups.append((rows, target, time[kept], value[kept]))
+    ptr = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(count, out=ptr[1:])
+    t, kind = np.empty(ptr[-1]), np.full(ptr[-1], BOLUS, dtype=np.int64)
+    target_, value, period = np.empty(ptr[-1], dtype=np.int64), np.empty(ptr[-1]), np.zeros(ptr[-1])
+    for rows, target, tk, vk in groups:  # row-major: patient by patient, in dose order
+        c = count[rows]
+        at = np.repeat(ptr[rows] - np.cumsum(c) + c, c) + np.arange(c.sum())
+        t[at], target_[at], value[at] = tk, target, vk
+    for i, (ev, _) in other.items():
+        sl = slice(ptr[i], ptr[i + 1])
+        t[sl], kind[sl], target_[sl], value[sl], period[sl] = ev.time, ev.kind, ev.target, ev.value, ev.period
+    return t, kind, target_, value, period, ptr, peaks
 
 
 def _lane_groups(n: int, lanes: int) -> int:

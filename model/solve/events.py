@@ -10,7 +10,7 @@ from il2als.compiler.codegen import CompiledModel
 from il2als.errors import RegimenError, did_you_mean
 from il2als.inputs.regimens import Regimen
 
-__all__ = ["DoseEvents", "dose_events"]
+__all__ = ["DoseEvents", "dose_events", "plain_boluses"]
 
 
 #: Kinds of event: a bolus (``value`` added to the target state), a change of an infusion's input rate (``value``
@@ -63,17 +63,17 @@ def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -
     mechanism's :class:`~il2als.mechanism.core.DoseRoute`: target state, ``scale x F``, lag); an infusion is a rate
     step up at its start and down at its end."""
     p = params_vector
+    if reg.plain:  # SC boluses only (every named regimen and sentence)
+        target, time, value = plain_boluses(p[None, :], reg, model)
+        n = time.shape[1]
+        return DoseEvents(time[0], np.full(n, BOLUS, np.int64), np.full(n, target, np.int64), value[0], np.zeros(n))
     bsa = p[model.parameter_index("body_surface_area")]
     sa = p[model.parameter_index("aldesleukin_specific_activity")]
     amounts = reg.amounts_iu(bsa, sa)
-    if reg.plain:  # SC boluses only (every named regimen and sentence): vectorised, as batches need
-        target, factor, lag = _route(model, p, "sc")
-        n = len(amounts)
-        return DoseEvents(reg.times() + lag, np.full(n, BOLUS, np.int64), np.full(n, target, np.int64),
-                          factor * amounts, np.zeros(n))
     rows: list[tuple[float, int, int, float, float]] = [(float(r), RESET, 0, 0.0, 0.0) for r in reg.resets]
     for d, a in zip(reg.doses, amounts):
-        target, factor, lag = _route(model, p, d.route)
+        target, factors, lags = _route(model, p[None, :], d.route)
+        factor, lag = factors[0], lags[0]
         t = d.time + lag
         if d.duration > 0:
             rate = factor * a / d.duration
@@ -88,10 +88,24 @@ def dose_events(params_vector: np.ndarray, reg: Regimen, model: CompiledModel) -
                       np.array(cols[3], float), np.array(cols[4], float))
 
 
-def _route(model: CompiledModel, p: np.ndarray, name: str) -> tuple[int, float, float]:
-    """A dose route for parameters ``p``: (target state index, state units per IU given — scale x bioavailability,
-    lag in days)."""
+def plain_boluses(P: np.ndarray, reg: Regimen, model: CompiledModel) -> tuple[int, np.ndarray, np.ndarray]:
+    """A plain regimen's (:attr:`~il2als.inputs.regimens.Regimen.plain`: SC boluses only) doses for patients
+    ``P`` ``(N, n_parameters)`` at once: the target state's index, and the times (days, lag-shifted) and amounts
+    (the target state's unit) ``(N, n_doses)``, in dose order; row i is :func:`dose_events` for patient i."""
+    P = np.asarray(P, dtype=float)
+    amounts = reg.amounts_iu(P[:, model.parameter_index("body_surface_area")],
+                             P[:, model.parameter_index("aldesleukin_specific_activity")])
+    target, factor, lag = _route(model, P, "sc")
+    return target, reg.times()[None, :] + lag[:, None], factor[:, None] * amounts
+
+
+def _route(model: CompiledModel, P: np.ndarray, name: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """A dose route for patients ``P`` ``(N, n_parameters)``: the target state's index, and ``(N,)`` arrays of
+    state units per IU given (scale x bioavailability) and lags (days)."""
     if name not in model.routes:
         raise RegimenError(f"dose route '{name}' is not declared by the mechanism{did_you_mean(name, list(model.routes))}")
     target, scale, i_f, i_lag = model.routes[name]
-    return target, scale(p) * (p[i_f] if i_f >= 0 else 1.0), (p[i_lag] if i_lag >= 0 else 0.0)
+    factor = np.array([scale(p) for p in P], dtype=float)
+    if i_f >= 0:
+        factor = factor * P[:, i_f]
+    return target, factor, (P[:, i_lag] if i_lag >= 0 else np.zeros(len(P)))
