@@ -92,7 +92,7 @@ def test_batch_engine_equals_the_single_patient_engine(params, reg):
 
     res = simulate_population(params, reg, "120 day", outputs=["nfl_serum", "treg_count", "mn_reserve", "alsfrs_r"])
     for i, ps in enumerate(params):
-        tr = simulate(ps, reg, "120 day", options=SolverOptions(method="Radau", rtol=1e-10, atol=1e-12))
+        tr = simulate(ps, reg, "120 day", options=SolverOptions(method="Radau", rtol=1e-8, atol=1e-11))
         for name in ("nfl_serum", "treg_count", "mn_reserve", "alsfrs_r"):
             assert np.max(np.abs(res[name][i] - tr[name]) / np.abs(tr[name])) <= 1e-4, name
 

@@ -173,7 +173,7 @@ def load_engine(model: CompiledModel) -> ModuleType:
     The generated source and numba's compiled code are cached on disk, keyed by the source's hash. A cache
     that cannot be read back (a corrupt or truncated file) is removed and rebuilt, with a warning."""
     try:
-        pass
+        import numba  # noqa: F401
     except ImportError:  # pragma: no cover
         raise Il2alsError("the batch engine needs numba; install it with: pip install numba") from None
     text = module_source(model)
