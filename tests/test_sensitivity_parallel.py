@@ -79,6 +79,21 @@ def test_a_task_submitted_to_the_pool_runs_beside_later_ones_and_gives_the_in_pr
         submit(expected_hazard_ratio, "placebo", spec, 60, 5, scheduler="processes").result()
 
 
+def test_a_command_ends_its_workers_when_its_results_are_in(tmp_path):
+    # #16: left to the interpreter's exit, the workers would be asked to stop and waited for (~0.7 s a command)
+    from il2als.cli.app import main
+    from il2als.studies import parallel
+
+    rc = main(["trial", "--replicates", "2", "--n-per-arm", "10", "--scheduler", "processes", "--expected-n", "0",
+               "--no-plot", "--out", str(tmp_path / "t")])
+    assert rc == 0 and (tmp_path / "t" / "summary.json").is_file()
+    assert parallel._POOL == []  # ended, not kept for the interpreter's exit
+    parallel.start_pool(1)
+    procs = list(parallel._POOL[0][1]._processes.values())
+    parallel.end_pool()
+    assert parallel._POOL == [] and procs and all(not p.is_alive() for p in procs)
+
+
 def test_cli_sensitivity_writes_tables_and_figures(tmp_path):
     out = tmp_path / "s"
     r = subprocess.run([sys.executable, "-m", "il2als", "sensitivity", "--method", "sobol", "--base-samples", "16",

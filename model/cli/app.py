@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         rc = _main(argv)
         return rc
     finally:
+        parallel = sys.modules.get("il2als.studies.parallel")
+        if parallel is not None:  # the command's results are in (or it failed): its workers have nothing left to do
+            parallel.end_pool()
         # after an interrupt, Ctrl-C stays ignored: the process is ending, and a second one during the
         # interpreter's exit would otherwise kill it with a traceback
         if old_term is not None and rc not in (130, 143):

@@ -9,7 +9,7 @@ _EXPORTS = {
     **dict.fromkeys(("StratumBiology", "stratum_biology", "ExpectedEffect", "expected_hazard_ratio",
                     "BIOLOGY_UNITS",), "biology"),
     **dict.fromkeys(("Cohort", "MAX_PATIENTS", "sample_population", "describe_cohort",), "cohort"),
-    **dict.fromkeys(("describe", "run_tasks", "start_pool", "submit",), "parallel"),
+    **dict.fromkeys(("describe", "end_pool", "run_tasks", "start_pool", "submit",), "parallel"),
     **dict.fromkeys(("ScheduleFamily", "FAMILY", "schedule", "ScheduleSearch", "optimise_schedule", "events_needed",
                     "sample_size", "PHASE3_DESIGNS", "design_population", "design_rows",), "phase3"),
     **dict.fromkeys(("METRICS", "ScenarioResult", "run_scenario", "slow_vs_fast", "by_stratum", "compare_regimens",

@@ -23,7 +23,7 @@ from typing import Any
 from il2als._threads import one_blas_thread, restore
 from il2als.errors import Il2alsError
 
-__all__ = ["describe", "run_tasks", "start_pool", "submit"]
+__all__ = ["describe", "end_pool", "run_tasks", "start_pool", "submit"]
 
 Progress = Callable[[int, int], None]
 
@@ -134,7 +134,7 @@ def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolE
     ``warm``: see :func:`_worker_init`; ``wait=False`` returns as soon as the workers are spawned."""
     if _POOL and _POOL[0][0] == size:
         return _POOL[0][1]
-    _drop_pool()
+    end_pool()
     # spawn, not fork: numba's thread pool in this process does not survive a fork
     pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(), warm))
@@ -149,13 +149,16 @@ def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolE
     finally:
         restore(old)
     if not _POOL:
-        atexit.register(_drop_pool)
+        atexit.register(end_pool)
     _POOL[:] = [(size, pool)]
     return pool
 
 
-def _drop_pool() -> None:
-    """End the kept pool, if any (after an error or interrupt, and at exit)."""
+def end_pool() -> None:
+    """End the kept pool, if any, at once (its workers are killed): after an error or interrupt, at exit, and
+    at the end of a command line's command, whose results are in by then. Ended at exit only, its workers would
+    first be asked to stop and waited for (concurrent.futures' own exit hook runs before ``atexit``'s), ~0.7 s of
+    each command spent on workers tearing down their interpreters."""
     with _no_ctrl_c():
         if _POOL:
             _end_pool(_POOL.pop()[1])
@@ -201,11 +204,11 @@ class _Pending:
         try:
             return self._future.result()
         except BrokenProcessPool:
-            _drop_pool()
+            end_pool()
             raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
                               "`scheduler` threads") from None
         except BaseException:
-            _drop_pool()
+            end_pool()
             raise
 
 
@@ -229,11 +232,11 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
                 if progress:
                     progress(k + 1, n)
         except BrokenProcessPool:
-            _drop_pool()
+            end_pool()
             raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
                               "`scheduler` threads") from None
         except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
-            _drop_pool()
+            end_pool()
             raise
         return out
     client, own = _client(scheduler)
