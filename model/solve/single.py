@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.integrate import solve_ivp
-from scipy.optimize import root
 
 from il2als.compiler.codegen import CompiledModel, default_model
 from il2als.compiler.kernels import MAX_SS_CYCLES, SS_CONVERGENCE
@@ -108,6 +106,9 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
         return j
 
     # Relax towards the steady state, then polish it with Newton on the free states.
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import root
+
     sol = solve_ivp(frozen, (0.0, 5000.0), y, method="LSODA", jac=frozen_jac, rtol=1e-8, atol=1e-10)
     if sol.status < 0 or not np.all(np.isfinite(sol.y[:, -1])):
         why = sol.message if sol.status < 0 else "non-finite values"
@@ -247,6 +248,8 @@ def integrate(model: CompiledModel, p: np.ndarray, y0: np.ndarray, events: DoseE
             if frozen is not None:
                 m[frozen, :] = 0.0
             return m
+
+        from scipy.integrate import solve_ivp
 
         sol = solve_ivp(f, (a, b), x, method=options.method, jac=j, t_eval=t_eval, rtol=options.rtol, atol=atol,
                         max_step=options.max_step)
