@@ -57,6 +57,9 @@ def test_regimen_from_csv_and_sentence(tmp_path):
 def test_listing_commands():
     r = il2als("regimens")
     assert r.returncode == 0 and "mirocals" in r.stdout and "imodals-1miu" in r.stdout
+    table = r.stdout.split("\n\n")[0].splitlines()  # the doses column lines up, whatever the names' lengths
+    ends = {ln.index(ln.split()[1], len(ln.split()[0])) + len(ln.split()[1]) for ln in table}
+    assert len(table) > 5 and len(ends) == 1, r.stdout
     r = il2als("params", "fast")
     assert r.returncode == 0 and "Beers2011" in r.stdout and "1/day" in r.stdout
     r = il2als("equations")

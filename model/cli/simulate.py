@@ -174,10 +174,11 @@ def _print_summary(runs) -> None:  # noqa: ANN001
 def cmd_regimens(args: argparse.Namespace) -> int:
     from il2als.inputs.regimens import NAMED, SENTENCE_FORMS, named
 
-    print(f"{'name':<14}{'doses':>6}  description")
+    w = max(len("name"), *map(len, NAMED)) + 2  # the longest name sets the column
+    print(f"{'name':<{w}}{'doses':>6}  description")
     for name in NAMED:
         r = named(name)
-        print(f"{name:<14}{len(r):>6}  {r.description}")
+        print(f"{name:<{w}}{len(r):>6}  {r.description}")
     print("\nA regimen can also be a CSV event table (columns 'time [h]', 'amount [MIU]') or a sentence, e.g.:")
     for s in SENTENCE_FORMS:
         print(f"  {s}")
