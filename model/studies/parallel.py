@@ -164,11 +164,31 @@ def end_pool() -> None:
             _end_pool(_POOL.pop()[1])
 
 
+def _size(workers: int | None) -> int:
+    """Workers of the process pool: as asked, else one per core."""
+    return workers or os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _pool_failures():
+    """Around waiting on the pool's results: a dead worker becomes a one-line error; that, Ctrl-C, SIGTERM or an
+    error in a task ends the pool, so that no worker outlives the run."""
+    try:
+        yield
+    except BrokenProcessPool:
+        end_pool()
+        raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
+                          "`scheduler` threads") from None
+    except BaseException:
+        end_pool()
+        raise
+
+
 def start_pool(workers: int | None = None, warm: str | None = None) -> None:
     """Start the process pool now, without waiting for it: its workers import and load (``warm``,
     ``"module:function"``, e.g. ``"il2als.studies.trial:warm_up"``) while this process goes on with its own
     start-up; :func:`run_tasks` and :func:`submit` with ``scheduler="processes"`` then find it ready."""
-    _pool(workers or os.cpu_count() or 1, warm, wait=False)
+    _pool(_size(workers), warm, wait=False)
 
 
 class _Deferred:
@@ -191,7 +211,7 @@ def submit(fn: Callable[..., Any], *args: Any, scheduler: object = None, workers
     this process when ``result()`` is called."""
     if scheduler != "processes":
         return _Deferred(fn, args, kwargs)
-    return _Pending(_pool(workers or os.cpu_count() or 1).submit(fn, *args, **kwargs))
+    return _Pending(_pool(_size(workers)).submit(fn, *args, **kwargs))
 
 
 class _Pending:
@@ -201,15 +221,8 @@ class _Pending:
         self._future = future
 
     def result(self) -> Any:
-        try:
+        with _pool_failures():
             return self._future.result()
-        except BrokenProcessPool:
-            end_pool()
-            raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
-                              "`scheduler` threads") from None
-        except BaseException:
-            end_pool()
-            raise
 
 
 def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: object = None, workers: int | None = None,
@@ -224,20 +237,13 @@ def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], *, scheduler: objec
                 progress(i + 1, n)
         return out
     if scheduler == "processes":
-        pool = _pool(workers or os.cpu_count() or 1)
-        try:
+        pool = _pool(_size(workers))
+        with _pool_failures():
             futures = {pool.submit(fn, *a): i for i, a in enumerate(args)}
             for k, f in enumerate(as_completed(futures)):
                 out[futures[f]] = f.result()
                 if progress:
                     progress(k + 1, n)
-        except BrokenProcessPool:
-            end_pool()
-            raise Il2alsError("a worker process died (out of memory, or killed); rerun with fewer workers or "
-                              "`scheduler` threads") from None
-        except BaseException:  # Ctrl-C, SIGTERM, an error in a task: no worker outlives the run
-            end_pool()
-            raise
         return out
     client, own = _client(scheduler)
     try:
