@@ -123,8 +123,9 @@ def expected_hazard_ratio(regimen: "Regimen | str", spec: PopulationSpec, n: int
 
     Each patient's death time in each arm is where that arm's cumulative hazard reaches the *same* Exp(1)
     deviate; the Cox model (:func:`il2als.studies.survival._cox`: numpy, lifelines on tied deaths) then estimates
-    the hazard ratio the mechanism implies, free of the between-arm sampling noise of a randomised trial. ``loss_rate_slowing`` is the median relative fall of the
-    mean motor-neuron loss rate over the follow-up (IL-2 vs placebo, paired).
+    the hazard ratio the mechanism implies, free of the between-arm sampling noise of a randomised trial.
+    ``loss_rate_slowing`` is the median relative fall of the mean motor-neuron loss rate over the follow-up
+    (IL-2 vs placebo, paired).
     """
     reg = as_regimen(regimen)
     if len(reg) == 0:

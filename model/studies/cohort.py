@@ -97,12 +97,12 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
     L = np.linalg.cholesky(spec.correlation)
     upper = np.array([model.mechanism.parameter(k).upper for k in spec.varied])
     i_res = model.parameter_index("mn_reserve_start")
-    kept_P, kept_Y, kept_cov, screened = [], [], [], 0
-    while sum(len(p) for p in kept_P) < n:
+    kept_P, kept_Y, kept_cov, screened, kept = [], [], [], 0, 0
+    while kept < n:
         if screened >= max_screened * n:
-            raise ParameterError(f"only {sum(len(p) for p in kept_P)} of {screened} screened patients were eligible; "
+            raise ParameterError(f"only {kept} of {screened} screened patients were eligible; "
                                  "relax the eligibility rules or check the spec")
-        m = max(64, 2 * (n - sum(len(p) for p in kept_P)))
+        m = max(64, 2 * (n - kept))
         screened += m
         z = rng.standard_normal((m, len(idx))) @ L.T
         P = np.tile(centre, (m, 1))
@@ -118,8 +118,8 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
         cand = np.nonzero((age >= spec.eligible_age[0]) & (age <= spec.eligible_age[1])
                           & (dur <= spec.max_symptom_duration_months))[0]
         start = 0
-        while start < len(cand) and sum(len(p) for p in kept_P) < n:
-            block = cand[start:start + max(32, int(1.2 * (n - sum(len(p) for p in kept_P))))]
+        while start < len(cand) and kept < n:
+            block = cand[start:start + max(32, int(1.2 * (n - kept)))]
             start += len(block)
             Pb = P[block]
             # the baseline loss rate does not depend on the reserve, so one baseline solve gives it
@@ -138,6 +138,7 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
             Y0[:, model.state_index("mn_reserve")] = rand_reserve
             kept_Y.append(Y0[ok])
             kept_P.append(Pb[ok])
+            kept += int(ok.sum())
             k = block[ok]
             kept_cov.append({"age": age[k], "male": male[k], "symptom_duration": dur[k], "run_in": run_in[k],
                              "reserve_at_onset": onset[k], "loss_rate": loss[ok],
