@@ -88,7 +88,11 @@ def test_ctrl_c_writes_nothing_and_says_so(tmp_path, scheduler):
 
 def _children(pid: int) -> list[int]:
     kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone
+        return []
+    for task in tasks:
         try:
             with open(f"/proc/{pid}/task/{task}/children") as fh:
                 kids += [int(x) for x in fh.read().split()]
@@ -116,8 +120,11 @@ def _start_pool_trial(out):
         line = p.stderr.readline()
         if "replicates:" in line:
             break
-    workers = _children(p.pid)
-    assert workers, "the pool should have started worker processes"
+    workers, more = [], _children(p.pid)
+    while more:  # and their children: the fork server's workers
+        workers += more
+        more = [k for w in more for k in _children(w)]
+    assert len(workers) > 1, "the pool should have started worker processes"
     return p, workers
 
 

@@ -2,8 +2,10 @@
 
 import csv
 import math
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -79,6 +81,38 @@ def test_a_task_submitted_to_the_pool_runs_beside_later_ones_and_gives_the_in_pr
         submit(expected_hazard_ratio, "placebo", spec, 60, 5, scheduler="processes").result()
 
 
+def test_workers_are_forked_with_the_engine_loaded_and_stop_with_the_command():
+    # #16: a worker's own start (importing il2als, loading the engine) cost ~2.5 s of CPU; forked from the fork
+    # server, which loaded them once, it starts with them (no warm-up asked of this pool)
+    from il2als.studies import parallel
+
+    parallel.end_pool()
+    loaded = "__import__('il2als.studies.trial', fromlist=['_WARM'])._WARM"
+    assert parallel.submit(eval, loaded, scheduler="processes", workers=1).result() == [True]
+    worker = next(iter(parallel._POOL[0][1]._processes.values()))
+    parallel.end_pool()
+    assert not worker.is_alive()
+    # the fork server itself ends with the command that started it, even a killed one
+    code = ("import os, sys\n"
+            "from il2als.studies import parallel\n"
+            "print(parallel.submit(os.getppid, scheduler='processes', workers=1).result(), flush=True)\n"
+            "os.kill(os.getpid(), 9)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    server = int(r.stdout.split()[0])
+
+    def alive() -> bool:  # neither gone nor a zombie
+        try:
+            with open(f"/proc/{server}/stat") as fh:
+                return fh.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 10
+    while time.time() < deadline and alive():
+        time.sleep(0.2)
+    assert not alive(), "the fork server outlived its command"
+
+
 def test_a_command_ends_its_workers_when_its_results_are_in(tmp_path):
     # #16: left to the interpreter's exit, the workers would be asked to stop and waited for (~0.7 s a command)
     from il2als.cli.app import main
@@ -88,7 +122,8 @@ def test_a_command_ends_its_workers_when_its_results_are_in(tmp_path):
                "--no-plot", "--out", str(tmp_path / "t")])
     assert rc == 0 and (tmp_path / "t" / "summary.json").is_file()
     assert parallel._POOL == []  # ended, not kept for the interpreter's exit
-    parallel.start_pool(1)
+    parallel.start_pool(1)  # forked workers start with the first task
+    assert parallel.submit(os.getpid, scheduler="processes", workers=1).result() != os.getpid()
     procs = list(parallel._POOL[0][1]._processes.values())
     parallel.end_pool()
     assert parallel._POOL == [] and procs and all(not p.is_alive() for p in procs)

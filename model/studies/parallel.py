@@ -54,18 +54,19 @@ def _client(scheduler: object):
 
 def _watch_parent(parent: int) -> None:
     while True:
-        if os.getppid() != parent:  # the parent is gone (killed, even with SIGKILL): so is this worker
+        if os.getppid() != parent:  # the parent (the fork server, or the command) is gone, even killed: so is this worker
             os._exit(1)
         time.sleep(0.5)
 
 
-def _worker_init(parent: int, warm: str | None = None) -> None:
+def _worker_init(warm: str | None = None) -> None:
     """Process-pool initialiser: each worker runs one numba thread (the pool already fills the cores), ignores
-    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death; then
-    calls ``warm`` (``"module:function"``), if given, to import and load what its tasks will need while the
-    parent is still busy. A failing warm-up is ignored: the task that needs the same thing reports it."""
+    Ctrl-C (the parent decides and ends the pool) and ends itself within a second of its parent's death (the fork
+    server's, which ends with the command); then calls ``warm`` (``"module:function"``), if given, to import and
+    load what its tasks will need (already loaded, and so at once, in a worker forked from a warmed fork server).
+    A failing warm-up is ignored: the task that needs the same thing reports it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="il2als-parent-watch").start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="il2als-parent-watch").start()
     try:
         import numba
 
@@ -125,24 +126,47 @@ def _end_pool(pool: ProcessPoolExecutor) -> None:
 
 
 #: the process pool of this process, kept between calls (workers start once per command, not once per study:
-#: a worker's start, importing il2als and loading the engine, costs ~2 s); [(size, pool)]
+#: a worker's start, importing il2als and loading the engine, costs ~2.5 s of CPU); [(size, pool)]
 _POOL: list = []
+
+#: what the fork server loads before it forks a worker (see il2als.studies._forkserver)
+_PRELOAD = "il2als.studies._forkserver"
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Where workers come from: forked from a fork server that has loaded il2als and the engine once (where the
+    platform has one: Linux, macOS), else spawned, each importing and loading for itself. Never forked from this
+    process: numba's thread pool in it would not survive a fork."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    old = one_blas_thread()  # the server, and so every worker, starts with this environment
+    try:
+        ctx.set_forkserver_preload([_PRELOAD])  # no effect on a server already running: its workers warm up themselves
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()  # spawns the server and returns: it loads while this process goes on
+    finally:
+        restore(old)
+    return ctx
 
 
 def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolExecutor:
     """The process pool of ``size`` workers, started on first use and reused by later calls; ended at exit.
-    ``warm``: see :func:`_worker_init`; ``wait=False`` returns as soon as the workers are spawned."""
+    ``warm``: see :func:`_worker_init`; ``wait=False`` returns at once: spawned workers are started now and load
+    while this process goes on; forked ones are forked when the first tasks arrive (the fork server, loading
+    meanwhile, forks them when it is ready)."""
     if _POOL and _POOL[0][0] == size:
         return _POOL[0][1]
     end_pool()
-    # spawn, not fork: numba's thread pool in this process does not survive a fork
-    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init, initargs=(os.getpid(), warm))
-    old = one_blas_thread()  # the workers inherit the environment as they spawn (in submit)
+    ctx = _context()
+    pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_worker_init, initargs=(warm,))
+    old = one_blas_thread()  # spawned workers inherit the environment as they start (in submit)
     try:
-        started = [pool.submit(os.getpid) for _ in range(size)]  # start every worker now, with that environment
-        for f in started if wait else ():
-            f.result()
+        if wait or ctx.get_start_method() == "spawn":  # start every worker now, with that environment
+            started = [pool.submit(os.getpid) for _ in range(size)]
+            for f in started if wait else ():
+                f.result()
     except BaseException:
         _end_pool(pool)
         raise

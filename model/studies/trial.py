@@ -431,9 +431,15 @@ def summary_unit(key: str) -> str:
     return ""
 
 
+_WARM: list[bool] = []  # [True] once warm_up has run in this process (or in the fork server it was forked from)
+
+
 def warm_up() -> None:
     """Load what a replicate needs (the engine and its kernels, the statistics' scipy modules) without running one:
-    a process-pool worker's start (:func:`il2als.studies.parallel.start_pool`), done while the parent starts."""
+    a process-pool worker's start (:func:`il2als.studies.parallel.start_pool`), done while the parent starts; once
+    per process."""
+    if _WARM:
+        return
     import scipy.optimize  # noqa: F401 - the mixed model and the statistics
     import scipy.stats  # noqa: F401
 
@@ -443,6 +449,7 @@ def warm_up() -> None:
     model = default_model()
     P = np.tile(load_parameters("default").vector(model), (lane_width(), 1))
     simulate_population(P, "mirocals", "1 day", outputs=["survival"], model=model, options=BatchOptions(kernel="lanes"))
+    _WARM.append(True)
 
 
 def _replicate_task(design_: TrialDesign, reg: Regimen, spec: PopulationSpec, ss: np.random.SeedSequence,
