@@ -440,8 +440,8 @@ def warm_up() -> None:
     per process."""
     if _WARM:
         return
-    import scipy.optimize  # noqa: F401 - the mixed model and the statistics
-    import scipy.stats  # noqa: F401
+    import scipy.optimize  # noqa: F401 - the mixed model
+    import scipy.special  # noqa: F401 - the statistics' distributions
 
     from il2als.compiler import lane_width
     from il2als.inputs.parameters import load_parameters
