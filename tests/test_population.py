@@ -105,7 +105,8 @@ def _mixed_population(n):
 def test_lanes_kernel_takes_the_scalar_kernels_steps():
     """The lanes kernel is the scalar kernel, step for step: the same steps, statuses and outputs (to 1e-12; the
     arithmetic is the same, so in practice bit for bit) on more patients than lanes, with refills, every kind of
-    dose event, off-grid output times, and patients that run out of steps."""
+    dose event, off-grid output times, patients that run out of steps, and each group's tail run on fewer lanes
+    (placebo patients finish first, so the busy lanes are moved together)."""
     lanes = load_engine(default_model()).LANES
     n = 2 * lanes + 5
     P, regs = _mixed_population(n)
@@ -124,6 +125,32 @@ def test_lanes_kernel_takes_the_scalar_kernels_steps():
             assert 0 < len(a.failures) < n, "some, not all, patients should run out of steps"
         else:
             assert np.all(a.status == 0)
+
+
+def test_lanes_compaction_moves_each_busy_lane_whole_to_the_front():
+    """#16: in a group's tail (no patient left to load) the busy lanes move to the front and the steps run over
+    the width that holds them; each moved lane takes all of its patient's state."""
+    eng = load_engine(default_model())
+    L, n, m = eng.LANES, 3, 2
+    if L < 8:
+        pytest.skip("compaction needs at least 8 lanes")
+    rng = np.random.default_rng(0)
+    y, u, f0, p = (rng.normal(size=k * L) for k in (n, n, n, m))
+    t, t_end, h, hmin = (rng.uniform(size=L) for _ in range(4))
+    e, k, total = (rng.integers(0, 100, L) for _ in range(3))
+    fresh = rng.integers(0, 2, L).astype(bool)
+    pid = np.full(L, -1)
+    busy = [1, 4, 6, L - 1]
+    pid[busy] = [10, 11, 12, 13]
+    before = [a.copy() for a in (y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh)]
+    width = eng.lanes_compact(L, pid, y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh)
+    assert width == 4 and list(pid[:4]) == [10, 11, 12, 13] and np.all(pid[4:] == -1)
+    for new, old in zip((y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh), before):
+        rows = len(old) // L
+        for w, l in enumerate(busy):
+            assert all(new[r * L + w] == old[r * L + l] for r in range(rows))
+    assert eng.lanes_compact(8, np.array([0] * 5 + [-1] * (L - 5)), y, u, f0, p, t, t_end, h, hmin, e, k, total,
+                             fresh) == 8  # five busy lanes need eight
 
 
 def test_auto_kernel_and_bad_kernel_name():

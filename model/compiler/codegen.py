@@ -34,15 +34,15 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
              n_time_vector: bool = False, lanes: bool = False) -> str:
     """Python source of ``def name(t, y, p)`` returning ``exprs`` in an array of ``shape``.
 
-    With ``lanes``, ``def name(_t, y, p, _out)`` instead evaluates the same statements for every lane ``_l`` of
-    ``y`` (n_states, LANES) and ``p`` (n_parameters, LANES) into ``_out`` (n_exprs, LANES), all flat (index
-    ``i * LANES + _l``, the engine's constant ``LANES``): one loop whose body is the scalar code, so patients in
-    lanes get the very same arithmetic."""
+    With ``lanes``, ``def name(_t, y, p, _out, _nl)`` instead evaluates the same statements for the first ``_nl``
+    lanes ``_l`` of ``y`` (n_states, LANES) and ``p`` (n_parameters, LANES) into ``_out`` (n_exprs, LANES), all flat
+    (index ``i * LANES + _l``, the engine's constant ``LANES``): one loop whose body is the scalar code, so
+    patients in lanes get the very same arithmetic."""
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
     used = set().union(*(e.free_symbols for e in exprs)) | set().union(*(e.free_symbols for _, e in replacements)) if exprs else set()
     used = {str(u) for u in used}
     if lanes:
-        lines = [f"def {name}(_t, y, p, _out):", "    for _l in range(LANES):"]
+        lines = [f"def {name}(_t, y, p, _out, _nl):", "    for _l in range(_nl):"]
         ind, lane = "        ", " * LANES + _l"
         if "t" in used:
             lines.append(f"{ind}t = _t[_l]")
@@ -156,8 +156,8 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     place without pivoting in a fill-reducing order (False on a zero pivot: the caller falls back to dense,
     pivoted LU); ``solve_sparse(a, b)`` solves in place. Entries outside the pattern are never read.
 
-    With ``lanes``: ``w_fill_lanes(_t, y, p, _c, a)``, ``lu_lanes(a, ok)`` and ``solve_lanes(a, b)`` do the same,
-    statement for statement, for every lane ``_l`` of flat arrays laid out as ``a`` (n, n, LANES), ``b`` and ``y``
+    With ``lanes``: ``w_fill_lanes(_t, y, p, _c, a, _nl)``, ``lu_lanes(a, ok, _nl)`` and ``solve_lanes(a, b, _nl)``
+    do the same, statement for statement, for the first ``_nl`` lanes ``_l`` of flat arrays laid out as ``a`` (n, n, LANES), ``b`` and ``y``
     (n, LANES), ``p`` (n_parameters, LANES) (flat, with the constant ``LANES`` inner, so that LLVM can see that
     the lanes never overlap and vectorise the loop); ``lu_lanes`` never stops early (no branch in the loop) but sets ``ok[_l]`` False where the
     scalar code would have returned False, and the caller redoes that lane's step with the dense fallback."""
@@ -171,7 +171,7 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     ind = "        " if lanes else "    "
 
     def fn(header: str) -> list[str]:
-        return [header, "    for _l in range(LANES):"] if lanes else [header]
+        return [header, "    for _l in range(_nl):"] if lanes else [header]
 
     def A(i: int, j: int) -> str:  # W's entry (i, j): a[i, j], or flat a[(i n + j) LANES + l] for the lanes
         return f"a[{i * n + j} * LANES + _l]" if lanes else f"a[{i}, {j}]"
@@ -179,7 +179,7 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     def V(name: str, i: int) -> str:  # a vector's entry i
         return f"{name}[{i} * LANES + _l]" if lanes else f"{name}[{i}]"
 
-    lines = fn("def w_fill_lanes(_t, y, p, _c, a):") if lanes else ["def w_fill(t, y, p, c, a):"]
+    lines = fn("def w_fill_lanes(_t, y, p, _c, a, _nl):") if lanes else ["def w_fill(t, y, p, c, a):"]
     if lanes:
         lines.append(f"{ind}c = _c[_l]")
         if "t" in used:
@@ -200,7 +200,7 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
             lines.append(f"    if frozen[{i}]:")
             lines += [f"        a[{i}, {j}] = 0.0" for j in row]
             lines.append(f"        a[{i}, {i}] = c")
-    lines += ["", ""] + (fn("def lu_lanes(a, ok):") + [f"{ind}_ok = True"] if lanes
+    lines += ["", ""] + (fn("def lu_lanes(a, ok, _nl):") + [f"{ind}_ok = True"] if lanes
                          else ["def lu_sparse(a):"])
     done: list[int] = []
     for k in order:
@@ -219,7 +219,7 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
                 lines.append(f"{ind}{A(i, j)} -= {A(i, k)} * {A(k, j)}")
         done.append(k)
     lines += ([f"{ind}ok[_l] = _ok"] if lanes else ["    return True"]) + ["", ""]
-    lines += fn("def solve_lanes(a, b):") if lanes else ["def solve_sparse(a, b):"]
+    lines += fn("def solve_lanes(a, b, _nl):") if lanes else ["def solve_sparse(a, b):"]
     pos = {k: r for r, k in enumerate(order)}
     for r, i in enumerate(order):  # forward: L has unit diagonal, entries (i, k) with k eliminated before i
         for k in order[:r]:
