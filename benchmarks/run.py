@@ -109,16 +109,17 @@ def main() -> None:
 
     n_exp = build_parser().parse_args(["trial", "--out", "unused"]).expected_n
     for extra, n_paired in (([], n_exp), (["--expected-n", "0"], 0)):
-        t20 = command(["trial", "--replicates", "20", "--seed", "2025", "--no-plot", *extra])
+        t20 = command(["trial", "--replicates", "20", "--seed", "2025", "--no-plot", *extra], repeat=3)
         what = (f"20 x {2 * d.n_per_arm} patients and the expected effect's {n_paired:,} in both arms" if n_paired
                 else f"20 x {2 * d.n_per_arm} patients, no expected effect: --expected-n 0")
-        line = f"il2als trial --replicates 20 (whole command, start-up included; {what}): {t20:.1f} s"
+        line = f"il2als trial --replicates 20 (whole command, start-up included, median of 3; {what}): {t20:.1f} s"
         if rr is not None:
             t_rr = (20 * d.n_per_arm + n_paired) * (rr["wall"] + rr["wall_placebo"])
             line += f"; libRoadRunner simulating the same patients alone: {t_rr:.0f} s = {t_rr / t20:.1f}x (target >= 25x)"
         print(line)
-    t200 = command(["trial", "--replicates", "200", "--seed", "2025", "--no-plot"])
-    print(f"il2als trial --replicates 200 (whole command, start-up included): {t200:.1f} s (target <= 30 s)")
+    t200 = command(["trial", "--replicates", "200", "--seed", "2025", "--no-plot"], repeat=3)
+    print(f"il2als trial --replicates 200 (whole command, start-up included; median of 3): {t200:.1f} s "
+          "(target <= 30 s)")
     if a.lanes:
         lane_widths(pool.params[:1000], outputs)
 
@@ -184,15 +185,21 @@ def peak_memory(n: int) -> float:
     return int(out.split()[-1]) / 1024
 
 
-def command(args: list[str]) -> float:
-    """Wall time of one ``il2als`` command in a new process, writing to a temporary folder."""
+def command(args: list[str], repeat: int = 1) -> float:
+    """Wall time of an ``il2als`` command in a new process, writing to a temporary folder: the median of ``repeat``
+    runs (this host's speed drifts by +-15% from minute to minute; each run's time is printed when repeat > 1)."""
     import subprocess
 
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "il2als", *args, "--out", str(Path(d) / "run")], check=True,
-                       capture_output=True)
-        return time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as d:
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "il2als", *args, "--out", str(Path(d) / "run")], check=True,
+                           capture_output=True)
+            times.append(time.perf_counter() - t0)
+    if repeat > 1:
+        print(f"  ({' '.join(args)}: runs {', '.join(f'{t:.1f}' for t in times)} s; median below)")
+    return float(np.median(times))
 
 
 def lane_widths(P, outputs) -> None:
