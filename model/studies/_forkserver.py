@@ -11,11 +11,15 @@ the server, then end too): multiprocessing would keep it while any worker lives,
 """
 
 import os
+import sys
 import threading
 import time
 
 os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
 os.environ["NUMBA_NUM_THREADS"] = "1"
+# pint imports dask when it is installed (~0.15 s of this server's start); no task of this pool uses dask (the Dask
+# backend runs on Dask's own workers), so it is hidden here, as if absent
+sys.modules.setdefault("dask", None)
 
 try:
     from il2als.studies.trial import warm_up
