@@ -44,7 +44,8 @@ LANES = 4
 #: them; a lane's zero pivot or overflow is caught by its flags, as the scalar code's checks catch it)
 SERIAL = ("lu_factor", "lu_solve", "solve", "derivs", "step", "fixed_step_solve", "advance", "make_work", "baseline",
           "periodic", "patient")
-LANES_SERIAL = ("derivs_lanes", "step_lanes", "lane_load", "lane_finish", "lane_prepare", "lanes_compact", "lanes_group")
+LANES_SERIAL = ("derivs_lanes", "step_lanes", "lane_load", "lane_finish", "lane_prepare", "lanes_needed",
+                "lanes_compact", "lanes_group")
 PARALLEL = ("population", "baselines", "population_lanes")
 
 
@@ -394,8 +395,9 @@ def baselines(Yinit, P, fixed, atol, Y0, status):
 # at once (step_lanes, over flat arrays laid out (n_states, LANES), index i * LANES + l, so that independent patients fill the pipeline and
 # LLVM can vectorise), each lane with its own time and step size. A lane whose patient is done takes the next
 # patient of its group; when none is left, the busy lanes move to the front and the stages run over only as many
-# lanes as they fill (lanes_compact: a 220-patient trial replicate spends ~12% less in this kernel). What happens rarely is left to the scalar code on a copy of the lane's column: a zero
-# pivot (dense pivoted LU, by step()) and steady-state doses (periodic()).
+# lanes as they fill (lanes_compact: a 220-patient trial replicate spends ~12% less in this kernel). What happens
+# rarely is left to the scalar code on a copy of the lane's column: a zero pivot (dense pivoted LU, by step()) and
+# steady-state doses (periodic()).
 
 def derivs_lanes(t, y, p, u, out, nl):
     rhs_lanes(t, y, p, out, nl)  # noqa: F821 (generated with the model)
@@ -547,10 +549,14 @@ def lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_per
         fresh[l] = False
     return nxt
 
+def lanes_needed(busy):
+    """Lanes to step for ``busy`` busy lanes: a multiple of 4, the doubles in an AVX2 vector."""
+    return max(4, (busy + 3) // 4 * 4)
+
 def lanes_compact(nl, pid, y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh):
     """Move the busy lanes among the first nl to the front, each with its patient's whole state, and return the
-    width that holds them (a multiple of 4, the doubles in an AVX2 vector): once no patient is left to load, the
-    steps then run over fewer lanes. A lane's arithmetic does not depend on its place, so results are unchanged."""
+    width that holds them (lanes_needed, at most nl): once no patient is left to load, the steps then run over
+    fewer lanes. A lane's arithmetic does not depend on its place, so results are unchanged."""
     n = len(y) // LANES
     m = len(p) // LANES
     w = 0
@@ -569,7 +575,7 @@ def lanes_compact(nl, pid, y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh):
             pid[w] = pid[l]
             pid[l] = -1
         w += 1
-    return min(nl, max(4, (w + 3) // 4 * 4))
+    return min(nl, lanes_needed(w))
 
 def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, held, t_out, rtol, atol, h_dose,
                 max_steps, out, status, t_fail, steps, first, last):
@@ -618,7 +624,7 @@ def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, he
                 busy += 1
         if busy == 0:
             break
-        if nxt >= last and (busy + 3) // 4 * 4 < nl:  # the group's tail: step only the lanes still busy
+        if nxt >= last and lanes_needed(busy) < nl:  # the group's tail: step only the lanes still busy
             nl = lanes_compact(nl, pid, y, u, f0, p, t, t_end, h, hmin, e, k, total, fresh)
         step_lanes(t, y, f0, h, p, u, a, ok, g1, g2, g3, g4, ynew, err, fs, c, th, nl)
         for l in range(nl):

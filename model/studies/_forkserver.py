@@ -13,7 +13,6 @@ the server, then end too): multiprocessing would keep it while any worker lives,
 import os
 import sys
 import threading
-import time
 
 os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
 os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -21,18 +20,13 @@ os.environ["NUMBA_NUM_THREADS"] = "1"
 # backend runs on Dask's own workers), so it is hidden here, as if absent
 sys.modules.setdefault("dask", None)
 
+from il2als.studies.parallel import _watch_parent  # noqa: E402 - after the environment above is set (stdlib only)
+
+threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="il2als-command-watch").start()
+
 try:
     from il2als.studies.trial import warm_up
 
     warm_up()
 except Exception:  # noqa: BLE001 - a worker that needs what failed to load reports it as its task's error
     pass
-
-
-def _end_with(command: int) -> None:
-    while os.getppid() == command:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True, name="il2als-command-watch").start()

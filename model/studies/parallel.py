@@ -53,8 +53,10 @@ def _client(scheduler: object):
 
 
 def _watch_parent(parent: int) -> None:
+    """End this process within a second of its parent's death, even by SIGKILL: a worker's parent is the fork server
+    (or, spawned, the command); the fork server's is the command."""
     while True:
-        if os.getppid() != parent:  # the parent (the fork server, or the command) is gone, even killed: so is this worker
+        if os.getppid() != parent:
             os._exit(1)
         time.sleep(0.5)
 
@@ -140,14 +142,10 @@ def _context() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    old = one_blas_thread()  # the server, and so every worker, starts with this environment
-    try:
-        ctx.set_forkserver_preload([_PRELOAD])  # no effect on a server already running: its workers warm up themselves
-        from multiprocessing import forkserver
+    ctx.set_forkserver_preload([_PRELOAD])  # no effect on a server already running: its workers warm up themselves
+    from multiprocessing import forkserver
 
-        forkserver.ensure_running()  # spawns the server and returns: it loads while this process goes on
-    finally:
-        restore(old)
+    forkserver.ensure_running()  # spawns the server (with this environment) and returns: it loads meanwhile
     return ctx
 
 
@@ -159,16 +157,20 @@ def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolE
     if _POOL and _POOL[0][0] == size:
         return _POOL[0][1]
     end_pool()
-    ctx = _context()
-    pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_worker_init, initargs=(warm,))
-    old = one_blas_thread()  # spawned workers inherit the environment as they start (in submit)
+    # the workers' environment: forked ones have the fork server's (started in _context), spawned ones inherit it
+    # as they start (in submit)
+    old = one_blas_thread()
+    pool = None
     try:
+        ctx = _context()
+        pool = ProcessPoolExecutor(max_workers=size, mp_context=ctx, initializer=_worker_init, initargs=(warm,))
         if wait or ctx.get_start_method() == "spawn":  # start every worker now, with that environment
             started = [pool.submit(os.getpid) for _ in range(size)]
             for f in started if wait else ():
                 f.result()
     except BaseException:
-        _end_pool(pool)
+        if pool is not None:
+            _end_pool(pool)
         raise
     finally:
         restore(old)
