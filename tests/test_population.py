@@ -192,3 +192,77 @@ def test_engine_output_buffer_is_reused_refilled_and_kept_per_thread():
     assert seen[0][1] is not seen[1][1] and seen[0][1] is not buf
     for k in range(2):
         np.testing.assert_array_equal(seen[k][0], first["treg_count"])
+
+
+def test_engine_baselines_are_the_scipy_steady_state_after_a_quick_relaxation():
+    """Issue #16: the engine's baselines relax at rtol 1e-3 (not 1e-5) before the same Newton polish; they land on
+    the steady state the scipy path finds (LSODA to 5,000 days at 1e-8, then a root finder) for sampled patients,
+    to 1e-9 relative, and a patient whose quick relaxation does not bring Newton home takes the full one."""
+    import types
+
+    from il2als.compiler import kernels
+    from il2als.inputs.population_spec import load_population_spec
+    from il2als.solve.batch import population_baselines
+    from il2als.studies.cohort import sample_population
+
+    assert kernels.BASELINE_RELAX_RTOL == 1e-3 and kernels.RELAX_RTOL == 1e-5
+    P = sample_population(load_population_spec(), 12, np.random.default_rng(4)).params
+    Y, status = population_baselines(P)
+    assert np.all(status == 0)
+    for p, y in zip(P, Y):
+        np.testing.assert_allclose(y, baseline_state(p), rtol=1e-9, atol=1e-14)
+    # the fallback: in pure Python (the kernels module as written), a quick relaxation that leaves Newton short
+    # (here: one that never starts, t_end 0) is followed by the full one, and the answer is the same state
+    m = default_model()
+    ns = dict(vars(kernels))
+    exec(compile(m.source, "<generated>", "exec"), ns)  # rhs, jac and the sparse LU the kernels call
+    for name, f in vars(kernels).items():  # every kernel resolves the others (and the generated code) in ns
+        if isinstance(f, types.FunctionType) and f.__module__ == kernels.__name__:
+            ns[name] = _python_kernel(name, ns)
+    fixed = np.array([s.baseline == "fixed" for s in m.mechanism.states])
+    y0 = np.asarray(m.initial(0.0, None, P[0]), float)
+    atol = np.maximum(np.abs(y0), 1e-3) * 1e-6
+    calls = []
+
+    def relax(y_init, p, fixed_, atol_, relax_rtol):
+        calls.append(relax_rtol)
+        if relax_rtol == kernels.BASELINE_RELAX_RTOL:
+            return kernels.NO_STEADY_STATE, y_init.copy()
+        return exec_relax(y_init, p, fixed_, atol_, relax_rtol)
+
+    exec_relax = _python_kernel("relax_and_polish", ns)
+    ns["relax_and_polish"] = relax
+    st, y = _python_kernel("baseline", ns)(y0, P[0], fixed, 1e-9, atol)
+    assert st == 0 and calls == [1e-3, 1e-5]
+    np.testing.assert_allclose(y, Y[0], rtol=1e-9, atol=1e-14)
+
+
+def _python_kernel(name, namespace):
+    """Kernel ``name`` of il2als.compiler.kernels as plain Python whose globals are ``namespace`` (so that the
+    functions it calls can be replaced)."""
+    import types
+
+    from il2als.compiler import kernels
+
+    f = getattr(kernels, name)
+    return types.FunctionType(f.__code__, namespace, name, f.__defaults__, f.__closure__)
+
+
+def test_signalling_fractions_take_their_tolerance_on_their_declared_scale():
+    """Issue #16: the signalling states start at zero and are fractions that peak at tenths: their absolute
+    tolerance is atol x their declared tolerance_scale (0.01), not x the 1e-3 floor of undeclared states (400x
+    tighter than other states relative to their size, it set the first steps after every dose)."""
+    from il2als.inputs.regimens import as_regimen
+    from il2als.solve import dose_events
+    from il2als.solve.single import _scales, absolute_tolerances
+
+    m = default_model()
+    p = load_parameters("default").vector(m)
+    y0 = baseline_state(p, m)
+    tol = absolute_tolerances(m, y0, _scales(m, y0, p, dose_events(p, as_regimen("mirocals"), m).peaks()),
+                              1e-4, 1e-4)
+    declared = {s.name: s.tolerance_scale for s in m.mechanism.states if s.tolerance_scale is not None}
+    assert declared == {"treg_desensitisation": 0.01, "treg_signal_1": 0.01, "treg_signal_2": 0.01}
+    for name in declared:
+        assert tol[m.state_index(name)] == pytest.approx(1e-6)
+    assert tol[m.state_index("cumulative_hazard")] == pytest.approx(1e-7)  # undeclared, starts at zero: the floor

@@ -50,6 +50,10 @@ class State(Symbolic):
     ``baseline`` says how its pre-treatment value is set: ``"steady"``, the model's own steady state for
     the patient (with the ``"fixed"`` states held), ``initial`` being the starting guess; ``"fixed"``, the value
     of ``initial`` (an expression of parameters, e.g. the motor-neuron reserve at entry).
+
+    ``tolerance_scale`` is the typical size, in ``unit``, of a state that starts at or near zero: the solvers'
+    absolute tolerance is ``atol`` times the larger of it and the state's starting size
+    (:func:`il2als.solve.single.absolute_tolerances`). Left at ``None``, 1e-3.
     """
 
     baseline: Baseline = "steady"
@@ -57,6 +61,7 @@ class State(Symbolic):
     output_unit: str | None = None
     observable: bool = False
     label: str | None = None
+    tolerance_scale: float | None = None
 
 
 @dataclass(frozen=True)

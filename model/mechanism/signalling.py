@@ -24,9 +24,15 @@ conc = m.uses("il2_plasma")
 
 cd25 = m.state("cd25_treg", "dimensionless", "CD25 (IL-2Ralpha) expression on Tregs, fold over baseline",
                observable=True, output_unit="dimensionless", label="CD25", initial=sp.Integer(1))
-des = m.state("treg_desensitisation", "dimensionless", "fraction of Treg IL-2 signalling capacity lost to desensitisation", label="D")
-s1 = m.state("treg_signal_1", "dimensionless", "proliferative signal, first transit compartment", label="S_1")
-s2 = m.state("treg_signal_2", "dimensionless", "proliferative signal reaching the Tregs", label="S_2")
+# Fractions (0-1) that start at zero and peak at tenths under the doses studied: their absolute tolerance is
+# taken on 1% of that range (the 1e-3 default had them 1e-7 absolute at the trials' tolerances, 400x tighter than
+# any other state relative to its size, and they set the first steps after every dose)
+des = m.state("treg_desensitisation", "dimensionless", "fraction of Treg IL-2 signalling capacity lost to desensitisation",
+              label="D", tolerance_scale=0.01)
+s1 = m.state("treg_signal_1", "dimensionless", "proliferative signal, first transit compartment", label="S_1",
+             tolerance_scale=0.01)
+s2 = m.state("treg_signal_2", "dimensionless", "proliferative signal reaching the Tregs", label="S_2",
+             tolerance_scale=0.01)
 
 ec50 = m.parameter("ec50_treg", "IU/mL", "plasma IL-2 at half-maximal Treg stimulation (baseline CD25)")
 emax = m.parameter("cd25_max_increase", "dimensionless", "maximal rise of CD25 fold at full stimulation")

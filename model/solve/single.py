@@ -7,6 +7,7 @@ compiled model, a parameter set and a regimen; nothing is read or written."""
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -134,11 +135,20 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
     return y
 
 
+@functools.lru_cache(maxsize=8)
+def _tolerance_floor(model: CompiledModel) -> np.ndarray:
+    """Each state's declared ``tolerance_scale``, 1e-3 where none is declared: ``(n_states,)``, read-only."""
+    floor = np.array([1e-3 if s.tolerance_scale is None else s.tolerance_scale for s in model.mechanism.states])
+    floor.flags.writeable = False
+    return floor
+
+
 def _scales(model: CompiledModel, y0: np.ndarray, p: np.ndarray, peaks: dict) -> np.ndarray:
     """Typical magnitude of each state, for absolute tolerances: ``y0`` ``(n_states,)`` or ``(N, n_states)``, ``p``
     its parameters ``(n_parameters,)`` or ``(N, n_parameters)``; ``peaks`` maps a state's index to the largest
-    single input into it (:meth:`DoseEvents.peaks`; a float, or ``(N,)`` for N patients)."""
-    s = np.maximum(np.abs(y0), 1e-3)
+    single input into it (:meth:`DoseEvents.peaks`; a float, or ``(N,)`` for N patients). At least each state's
+    declared ``tolerance_scale`` (1e-3 where none is declared)."""
+    s = np.maximum(np.abs(y0), _tolerance_floor(model))
     depot = model.state_index("il2_depot")
     conc = model.state_index("il2_plasma")
     v = p[..., model.parameter_index("volume")]
