@@ -435,14 +435,11 @@ _WARM: list[bool] = []  # [True] once warm_up has run in this process (or in the
 
 
 def warm_up() -> None:
-    """Load what a replicate needs (the engine and its kernels, the statistics' scipy modules) without running one:
-    a process-pool worker's start (:func:`il2als.studies.parallel.start_pool`), done while the parent starts; once
-    per process."""
+    """Load what a replicate needs (the engine and its kernels) without running one: a process-pool worker's start
+    (:func:`il2als.studies.parallel.start_pool`), done while the parent starts; once per process. The statistics
+    need no scipy module (their optimiser and distribution tails are il2als's own, tested equal to scipy's)."""
     if _WARM:
         return
-    import scipy.optimize  # noqa: F401 - the mixed model
-    import scipy.special  # noqa: F401 - the statistics' distributions
-
     from il2als.compiler import lane_width
     from il2als.inputs.parameters import load_parameters
 
