@@ -317,3 +317,62 @@ def test_the_generated_source_is_cached_by_hash_and_a_damaged_copy_is_never_used
     assert run() == first  # the damaged copy fails its stamp and is regenerated
     head, _, body = files[0].read_text().partition("\n")
     assert head.endswith(hashlib.sha256(body.encode()).hexdigest()) and "def rhs(" in body
+
+
+def test_the_model_card_round_trips_and_a_new_process_simulates_without_sympy(tmp_path):
+    """#16: the package's model is kept as its card (names, units, bounds, routes) beside the generated source,
+    keyed by its source files' hash: the card equals the mechanism's and survives JSON; a new process then loads
+    the model, validates parameter sets and runs a trial replicate without importing sympy, with the same numbers
+    as the process that built it; a damaged card is ignored and rebuilt; the symbolic mechanism is still there
+    on demand (built on first use)."""
+    import os
+    import subprocess
+    import sys
+
+    from il2als.compiler import ModelCard, card_of, compile_mechanism, default_model
+    from il2als.mechanism import build_mechanism
+
+    mech = build_mechanism()
+    card = card_of(mech)
+    assert ModelCard.from_json(card.to_json()) == card
+    assert card.parameter("clearance").unit == mech.parameter("clearance").unit
+    assert [r.scale_parameters for r in card.dose_routes] == [(), ("volume",)]  # sc: 1, iv: 1/volume
+    built = compile_mechanism(mech)
+    p = load_parameters("default").vector(built)
+    assert {k: r[1](p) for k, r in built.routes.items()} == pytest.approx(
+        {"sc": 1.0, "iv": 1.0 / load_parameters("default").value("volume")})
+
+    env = {**os.environ, "IL2ALS_CACHE_DIR": str(tmp_path)}  # a fresh cache (the engine is not needed here)
+    code = ("import sys, numpy as np\n"
+            "from il2als.compiler import default_model\n"
+            "from il2als.inputs.parameters import load_parameters\n"
+            "m = default_model(); p = load_parameters('mirocals-informed').vector(m)\n"
+            "y = np.linspace(0.5, 2.0, len(m.state_names))\n"
+            "print('sympy' in sys.modules, float(m.rhs(0.0, y, p).sum()), float(m.jac(0.0, y, p).sum()))\n")
+
+    def run(source=code, environ=env):
+        out = subprocess.run([sys.executable, "-c", source], env=environ, capture_output=True, text=True, check=True)
+        return out.stdout.split()
+
+    first = run()
+    assert first[0] == "True"  # built through sympy, and kept
+    cards = list((tmp_path / "generated").glob("card_*.json"))
+    assert len(cards) == 1
+    again = run()
+    assert again == ["False", *first[1:]]  # from the card: no sympy, the same numbers
+    cards[0].write_text(cards[0].read_text().replace('"clearance"', '"clearence"'))
+    assert run() == first  # a damaged card fails its stamp: rebuilt through sympy
+    assert run() == again
+    # in this machine's cache (card and engine kept by the process running the tests), a trial replicate
+    from il2als import load_population_spec
+    from il2als.studies.trial import design, run_trial
+
+    hr = run_trial(design("mirocals"), "mirocals", load_population_spec(), 1, 3).replicates[0].analysis["hr"][0]
+    replicate = ("import sys\n"
+                 "from il2als import load_population_spec\n"
+                 "from il2als.studies.trial import design, run_trial\n"
+                 "r = run_trial(design('mirocals'), 'mirocals', load_population_spec(), 1, 3)\n"
+                 "print('sympy' in sys.modules, repr(r.replicates[0].analysis['hr'][0]))\n")
+    assert run(replicate, dict(os.environ)) == ["False", repr(hr)]
+    m = default_model()
+    assert m.mechanism.parameter_names == m.parameter_names  # the symbolic mechanism, on demand

@@ -510,7 +510,7 @@ def cmd_population(args: argparse.Namespace) -> int:
                    "symptom_duration [month]": cohort.covariates["symptom_duration"][i],
                    "run_in [week]": cohort.covariates["run_in"][i]}
             for name in spec.varied + ["mn_reserve_start"]:
-                row[f"{name} [{unit_label(model.mechanism.parameter(name).unit)}]"] = cohort.params[i, model.parameter_index(name)]
+                row[f"{name} [{unit_label(model.card.parameter(name).unit)}]"] = cohort.params[i, model.parameter_index(name)]
             for name in ("alsfrs_r", "pnfh_csf", "nfl_serum", "nfl_csf", "treg_pct_cd4", "ccl2_csf"):
                 row[f"{name}_baseline [{unit_label(res.units[name])}]"] = res[name][i, 0]
             row["alsfrs_r_slope_placebo [points/month]"] = slope[i]

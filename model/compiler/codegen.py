@@ -11,21 +11,28 @@ The generated source is kept on the compiled model (``source``), so it can be re
 JIT compiler, and on disk beside the compiled engine (``$IL2ALS_CACHE_DIR/generated``), keyed by the hash of the
 expanded equations, the names, this module's code and the sympy version: a new process skips the Jacobian, CSE
 and printing (~0.2 s). Parameters stay inputs: a fit or a population changes ``p`` without recompiling.
+
+The package's own model (:func:`default_model`) is also kept as its card (:mod:`il2als.compiler.card`: names,
+units, bounds, routes) beside that source, keyed by the hash of the mechanism's and this code's source files:
+a new process then loads it without importing sympy or building the mechanism (~0.3 s; a trial's workers and
+the command line itself only simulate). sympy is imported here only where the mechanism is compiled.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.pycode import PythonCodePrinter
 
-from il2als.mechanism import MODULES, Mechanism, build_mechanism
-from il2als.mechanism.core import Expression, State
+from il2als.compiler.card import ModelCard, card_of
+
+if TYPE_CHECKING:
+    import sympy as sp
+
+    from il2als.compiler.card import ExpressionCard, StateCard
+    from il2als.mechanism import Mechanism
 
 __all__ = ["CompiledModel", "compile_mechanism", "default_model"]
 
@@ -38,6 +45,8 @@ def _codegen(name: str, args: list[str], exprs: list[sp.Expr], shape: tuple[int,
     lanes ``_l`` of ``y`` (n_states, LANES) and ``p`` (n_parameters, LANES) into ``_out`` (n_exprs, LANES), all flat
     (index ``i * LANES + _l``, the engine's constant ``LANES``): one loop whose body is the scalar code, so
     patients in lanes get the very same arithmetic."""
+    import sympy as sp
+
     replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
     used = set().union(*(e.free_symbols for e in exprs)) | set().union(*(e.free_symbols for _, e in replacements)) if exprs else set()
     used = {str(u) for u in used}
@@ -88,9 +97,11 @@ class CompiledModel:
 
     ``rhs(t, y, p)`` and ``jac(t, y, p)`` take ``y`` of shape ``(n_states,)`` in the states' units and ``p`` of
     shape ``(n_parameters,)`` in the parameters' units (see ``state_units``, ``parameter_units``); time in days.
+    ``card`` holds the declarations (names, units, bounds, routes: :class:`il2als.compiler.card.ModelCard`);
+    ``mechanism``, the symbolic mechanism itself, is built on first use when the model was loaded from its card.
     """
 
-    mechanism: Mechanism
+    card: ModelCard
     rhs: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
     jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
     observe: Callable[..., np.ndarray]
@@ -98,30 +109,41 @@ class CompiledModel:
     source: str = field(repr=False)
     #: route name -> (target state index, scale(p) in state unit per IU, bioavailability index or -1, lag index or -1)
     routes: dict = field(default_factory=dict, repr=False)
+    _mechanism: "Mechanism | None" = field(default=None, repr=False)
+
+    @property
+    def mechanism(self) -> "Mechanism":
+        """The symbolic mechanism (sympy): the one compiled, or, for the package's model loaded from its card,
+        the package's mechanism assembled on first use (the card is that mechanism's, by its key)."""
+        if self._mechanism is None:
+            from il2als.mechanism import MODULES, build_mechanism
+
+            object.__setattr__(self, "_mechanism", build_mechanism(MODULES))
+        return self._mechanism
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        return self.mechanism.state_names
+        return self.card.state_names
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        return self.mechanism.parameter_names
+        return self.card.parameter_names
 
     @property
     def observable_names(self) -> tuple[str, ...]:
-        return tuple(o.name for o in self.mechanism.observables)
+        return tuple(o.name for o in self.card.observables)
 
     @property
     def state_units(self) -> tuple[str, ...]:
-        return tuple(s.unit for s in self.mechanism.states)
+        return tuple(s.unit for s in self.card.states)
 
     @property
     def parameter_units(self) -> tuple[str, ...]:
-        return tuple(p.unit for p in self.mechanism.parameters)
+        return tuple(p.unit for p in self.card.parameters)
 
     @property
-    def observables(self) -> tuple[State | Expression, ...]:
-        return self.mechanism.observables
+    def observables(self) -> "tuple[StateCard | ExpressionCard, ...]":
+        return self.card.observables
 
     def state_index(self, name: str) -> int:
         return self.state_names.index(name)
@@ -161,6 +183,8 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     (n, LANES), ``p`` (n_parameters, LANES) (flat, with the constant ``LANES`` inner, so that LLVM can see that
     the lanes never overlap and vectorise the loop); ``lu_lanes`` never stops early (no branch in the loop) but sets ``ok[_l]`` False where the
     scalar code would have returned False, and the caller redoes that lane's step with the dense fallback."""
+    import sympy as sp
+
     n = jac.shape[0]
     pattern = np.array([[jac[i, j] != 0 or i == j for j in range(n)] for i in range(n)])
     order, lu = _markowitz(pattern)
@@ -233,8 +257,14 @@ def _sparse_lu_source(jac: sp.Matrix, ynames: list[str], pnames: list[str], prin
     return "\n".join(lines)
 
 
-def _generate_source(ys: list, ynames: list[str], pnames: list[str], f: list, obs: list, init: list) -> str:
-    """Python source of ``rhs``, ``rhs_into``, ``jac``, ``observe``, ``initial`` and the sparse LU."""
+def _generate_source(ys: list, ynames: list[str], pnames: list[str], f: list, obs: list, init: list,
+                     route_scales: list) -> str:
+    """Python source of ``rhs``, ``rhs_into``, ``jac``, ``observe``, ``initial``, ``route_scales`` (the dose routes'
+    scales, in route order) and the sparse LU."""
+    import sympy as sp
+    from sympy.printing.numpy import NumPyPrinter
+    from sympy.printing.pycode import PythonCodePrinter
+
     jac = sp.Matrix(f).jacobian(ys)
     scalar = PythonCodePrinter({"fully_qualified_modules": True})
     vector = NumPyPrinter({"fully_qualified_modules": True})
@@ -251,6 +281,8 @@ def _generate_source(ys: list, ynames: list[str], pnames: list[str], f: list, ob
         _codegen("observe", [ynames, pnames], [o + 0 * ys[0] for o in obs], (len(obs),), vector, "numpy",
                  n_time_vector=True),
         _codegen("initial", [ynames, pnames], init, (n,), scalar, "numpy"),
+        _codegen("route_scales", [ynames, pnames], [sp.Float(1.0) * r for r in route_scales],
+                 (max(len(route_scales), 1),), scalar, "numpy"),
         _sparse_lu_source(jac, ynames, pnames, scalar),
         # the same statements over lanes of patients, for the lanes kernel (il2als.compiler.kernels)
         _codegen("rhs_lanes", [ynames, pnames], f, (n,), scalar, "numpy", lanes=True),
@@ -258,14 +290,16 @@ def _generate_source(ys: list, ynames: list[str], pnames: list[str], f: list, ob
     ])
 
 
-def _source_key(f: list, obs: list, init: list, ynames: list[str], pnames: list[str]) -> str:
+def _source_key(f: list, obs: list, init: list, route_scales: list, ynames: list[str], pnames: list[str]) -> str:
     """Hash of everything the generated source depends on: the expanded equations, the names, this module's code
     (the printers and their settings) and the sympy version."""
     import hashlib
     import inspect
     import sys
 
-    text = "\n".join([sp.srepr((f, obs, init)), ",".join(ynames), ",".join(pnames), sp.__version__,
+    import sympy as sp
+
+    text = "\n".join([sp.srepr((f, obs, init, route_scales)), ",".join(ynames), ",".join(pnames), sp.__version__,
                       inspect.getsource(sys.modules[__name__])])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -276,16 +310,22 @@ def _source_path(key: str):
     return cache_root() / "generated" / f"model_{key}.py"
 
 
-#: first line of a cached source: the hash of the rest, so a truncated or edited file is never used
+def _card_path(key: str):
+    from il2als._cache import cache_root
+
+    return cache_root() / "generated" / f"card_{key}.json"
+
+
+#: first line of a cached source or card: the hash of the rest, so a truncated or edited file is never used
 _STAMP = "# il2als generated model, sha256 "
 
 
-def _cached_source(key: str) -> str | None:
-    """The generated source kept for ``key``, or None (absent, unreadable or not matching its stamp)."""
+def _cached_text(path) -> str | None:  # noqa: ANN001
+    """The text kept at ``path``, or None (absent, unreadable or not matching its stamp)."""
     import hashlib
 
     try:
-        text = _source_path(key).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     head, _, body = text.partition("\n")
@@ -294,21 +334,38 @@ def _cached_source(key: str) -> str | None:
     return body
 
 
-def _store_source(key: str, src: str) -> None:
-    """Keep ``src`` for ``key`` (atomically; silently skipped where the cache cannot be written)."""
+def _store_text(path, text: str) -> None:  # noqa: ANN001
+    """Keep ``text`` at ``path`` with its stamp (atomically; silently skipped where the cache cannot be written)."""
     import hashlib
 
     from il2als._cache import write_atomically
 
-    path = _source_path(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, _STAMP + hashlib.sha256(src.encode()).hexdigest() + "\n" + src)
+        write_atomically(path, _STAMP + hashlib.sha256(text.encode()).hexdigest() + "\n" + text)
     except OSError:
         pass
 
 
-def compile_mechanism(mech: Mechanism) -> CompiledModel:
+def _assemble(card: ModelCard, src: str, mech: "Mechanism | None") -> CompiledModel:
+    """The compiled model of ``card`` from its generated source (executed here)."""
+    namespace: dict = {}
+    exec(compile(src, "<il2als generated model>", "exec"), namespace)
+    scales = namespace["route_scales"]
+    pnames, ynames = card.parameter_names, card.state_names
+    routes = {r.name: (ynames.index(r.state), functools.partial(_route_scale, scales, k),
+                       pnames.index(r.bioavailability) if r.bioavailability else -1,
+                       pnames.index(r.lag) if r.lag else -1) for k, r in enumerate(card.dose_routes)}
+    return CompiledModel(card, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src,
+                         routes, mech)
+
+
+def _route_scale(scales: Callable, k: int, p: np.ndarray) -> float:
+    """Route ``k``'s scale (state unit per IU) for parameters ``p``."""
+    return float(scales(0.0, None, p)[k])
+
+
+def compile_mechanism(mech: "Mechanism") -> CompiledModel:
     """Generate and compile the numeric functions of a mechanism.
 
     Parameters
@@ -320,30 +377,70 @@ def compile_mechanism(mech: Mechanism) -> CompiledModel:
     -------
     CompiledModel
         ``rhs``, the analytic ``jac``, ``observe`` (vectorised over times, or patients with ``p`` transposed),
-        ``initial`` and the sparse LU of the Rosenbrock matrix; parameters stay inputs.
+        ``initial``, the dose routes' scales and the sparse LU of the Rosenbrock matrix; parameters stay inputs.
     """
+    return _compile(mech)[0]
+
+
+def _compile(mech: "Mechanism") -> tuple[CompiledModel, str]:
+    """:func:`compile_mechanism`, and the key under which its generated source is kept."""
+    from il2als.mechanism.core import State
+
     ys = [s.sym for s in mech.states]
     ynames = [s.name for s in mech.states]
     pnames = [p.name for p in mech.parameters]
     f = [mech.expand(mech.rates[s.name]) for s in mech.states]
     obs = [mech.expand(o.sym if isinstance(o, State) else o.formula) for o in mech.observables]
     init = [mech.expand(s.initial) for s in mech.states]
-    key = _source_key(f, obs, init, ynames, pnames)
-    src = _cached_source(key)
+    scales = [mech.expand(r.scale) for r in mech.dose_routes]
+    key = _source_key(f, obs, init, scales, ynames, pnames)
+    src = _cached_text(_source_path(key))
     if src is None:  # the Jacobian, CSE and printing: ~0.2 s a process, so their text is kept on disk
-        src = _generate_source(ys, ynames, pnames, f, obs, init)
-        _store_source(key, src)
-    namespace: dict = {}
-    exec(compile(src, "<il2als generated model>", "exec"), namespace)
-    psyms = [p.sym for p in mech.parameters]
-    routes = {r.name: (ynames.index(r.state), sp.lambdify([psyms], r.scale, "math"),
-                       pnames.index(r.bioavailability) if r.bioavailability else -1,
-                       pnames.index(r.lag) if r.lag else -1) for r in mech.dose_routes}
-    return CompiledModel(mech, namespace["rhs"], namespace["jac"], namespace["observe"], namespace["initial"], src,
-                         routes)
+        src = _generate_source(ys, ynames, pnames, f, obs, init, scales)
+        _store_text(_source_path(key), src)
+    return _assemble(card_of(mech), src, mech), key
+
+
+def _files_key() -> str:
+    """Hash of what the package's model is made from, read without importing it: the source files of the
+    mechanism's modules (:mod:`il2als.mechanism`), of this module and of the card, and the sympy version (which
+    prints the generated code). Any edit of one of them gives a new key, and so a fresh build."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    mech_dir = Path(importlib.util.find_spec("il2als.mechanism").submodule_search_locations[0])
+    sympy_spec = importlib.util.find_spec("sympy")
+    h = hashlib.sha256()
+    for path in [*sorted(mech_dir.glob("*.py")), here / "codegen.py", here / "card.py",
+                 Path(sympy_spec.origin).parent / "release.py"]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
 
 
 @functools.lru_cache(maxsize=4)
 def default_model() -> CompiledModel:
-    """The package's mechanism, assembled, unit-checked and compiled once per process."""
-    return compile_mechanism(build_mechanism(MODULES))
+    """The package's mechanism, assembled, unit-checked and compiled once per process; loaded from its card and
+    generated source on disk when they were kept for the same source files (no sympy then)."""
+    try:
+        key = _files_key()
+    except (OSError, TypeError, AttributeError):  # a source file unreadable: build it, keep nothing
+        key = None
+    if key is not None:
+        text = _cached_text(_card_path(key))
+        if text is not None:
+            try:
+                head, _, card_json = text.partition("\n")
+                src = _cached_text(_source_path(head.removeprefix("source ")))
+                if src is not None:
+                    return _assemble(ModelCard.from_json(card_json), src, None)
+            except (ValueError, KeyError, TypeError, SyntaxError):  # not a card of this version: rebuild it
+                pass
+    from il2als.mechanism import MODULES, build_mechanism
+
+    model, source_key = _compile(build_mechanism(MODULES))
+    if key is not None:  # the card names the source it goes with
+        _store_text(_card_path(key), f"source {source_key}\n{model.card.to_json()}")
+    return model
+

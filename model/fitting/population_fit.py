@@ -194,8 +194,8 @@ class PopulationProblem:
         (held inside the parameters' physical bounds)."""
         L, m = self._layout, self.model
         P = L["P"][rows].copy()
-        lo = np.array([m.mechanism.parameter(f.name).lower for f in self.free])
-        hi = np.array([m.mechanism.parameter(f.name).upper for f in self.free])
+        lo = np.array([m.card.parameter(f.name).lower for f in self.free])
+        hi = np.array([m.card.parameter(f.name).upper for f in self.free])
         P[:, L["idx"]] = np.clip(np.exp(phi), lo, hi)
         return P
 

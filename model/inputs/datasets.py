@@ -88,7 +88,7 @@ class Dataset:
             return base
         model = default_model()
         return base.updated(name=f"{base.name} (ID {pid})",
-                            **{k: f"{v!r} {model.mechanism.parameter(k).unit}" for k, v in own.items()})
+                            **{k: f"{v!r} {model.card.parameter(k).unit}" for k, v in own.items()})
 
 
 def _float(text: str, what: str, where: str) -> float:
@@ -160,18 +160,18 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
         raise Il2alsError(f"{path}: TIME unit '{cols['TIME'][1]}' is not a time; use e.g. 'TIME [h]' or 'TIME [day]'") from None
     param_cols = [k for k in cols if k in model.parameter_names]
     for k in param_cols:
-        unit = cols[k][1] or model.mechanism.parameter(k).unit
+        unit = cols[k][1] or model.card.parameter(k).unit
         try:
-            Q_(1.0, unit).to(model.mechanism.parameter(k).unit)
+            Q_(1.0, unit).to(model.card.parameter(k).unit)
         except Exception:
             raise Il2alsError(f"{path}: column '{k} [{unit}]' does not convert to {k}'s unit "
-                              f"'{model.mechanism.parameter(k).unit}'; fix the header") from None
+                              f"'{model.card.parameter(k).unit}'; fix the header") from None
     other_cols = [k for k in cols if k not in _RESERVED and k not in param_cols]
     out_units = {o.name: (o.output_unit or o.unit) for o in model.observables}
     cmts = compartments(model)
     doses: dict[str, list[Dose]] = {}
     resets: dict[str, list[float]] = {}
-    routes = {c: r.name for c, name in cmts.items() for r in model.mechanism.dose_routes if r.state == name}
+    routes = {c: r.name for c, name in cmts.items() for r in model.card.dose_routes if r.state == name}
     obs: list[Observation] = []
     pars: dict[str, dict[str, float]] = {}
     covs: dict[str, dict[str, str]] = {}
@@ -193,9 +193,9 @@ def parse_dataset(text: str, source: str = "<data>") -> Dataset:
             if get(k) in _MISSING:
                 continue
             v = _float(get(k), k, where)
-            unit = cols[k][1] or model.mechanism.parameter(k).unit
-            v = float(Q_(v, unit).to(model.mechanism.parameter(k).unit).magnitude)
-            p_k = model.mechanism.parameter(k)
+            unit = cols[k][1] or model.card.parameter(k).unit
+            v = float(Q_(v, unit).to(model.card.parameter(k).unit).magnitude)
+            p_k = model.card.parameter(k)
             if not math.isfinite(v) or not (p_k.lower <= v <= p_k.upper):
                 raise Il2alsError(f"{where}: {k} = {get(k)} is non-physical: it must lie in [{p_k.lower:g}, "
                                   f"{p_k.upper:g}] {p_k.unit}; fix the covariate")
@@ -363,13 +363,13 @@ def dataset_csv(data: Dataset, *, time_unit: str = "day") -> str:
     pnames = sorted({k for d in data.parameters.values() for k in d})
     cnames = sorted({k for d in data.covariates.values() for k in d})
     f = float(Q_(1.0, "day").to(time_unit).magnitude)
-    cmt_of_route = {r.name: cmt_of[r.state] for r in model.mechanism.dose_routes}
+    cmt_of_route = {r.name: cmt_of[r.state] for r in model.card.dose_routes}
     records = any(not reg.plain for reg in data.regimens.values())  # RATE, SS and II columns only when needed
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["ID", f"TIME [{time_unit}]", "AMT [IU]", "EVID", "CMT", "DV", "MDV", "observable", "DVUNIT",
                 *([f"RATE [IU/{time_unit}]", "SS", f"II [{time_unit}]"] if records else []),
-                *(f"{k} [{model.mechanism.parameter(k).unit}]" for k in pnames), *cnames])
+                *(f"{k} [{model.card.parameter(k).unit}]" for k in pnames), *cnames])
     by_id: dict[str, list] = {pid: [] for pid in data.ids}
     for pid, reg in data.regimens.items():
         for t in reg.resets:

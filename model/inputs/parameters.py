@@ -118,7 +118,7 @@ class ParameterSet:
         vals = dict(self.values)
         for key, val in changes.items():
             old = self.get(key)
-            p = model.mechanism.parameter(key)
+            p = model.card.parameter(key)
             q = quantity(val, f"parameter {key}")
             vals[key] = replace(old, value=_convert(key, q, p.unit), given=f"{q:~}", source="user: set by the caller")
             _check_bounds(vals[key], p)
@@ -238,7 +238,7 @@ def _parse_entries(path: str, data: dict, model: CompiledModel) -> dict[str, Par
         if not math.isfinite(val):
             raise ParameterError(f"{path}: parameter {name} value {val} is not finite; give a finite number")
         u = parse_unit(unit, f"{path}: parameter {name} unit", ParameterError)
-        p = model.mechanism.parameter(name)
+        p = model.card.parameter(name)
         q = Q_(float(val), u)
         value = _convert(name, q, p.unit)
         rng = entry.get("range")
@@ -356,7 +356,7 @@ def load_parameters(spec: str | Path = "default", model: CompiledModel | None = 
                 )
     ordered = {n: entries[n] for n in model.parameter_names}
     for n, v in ordered.items():
-        _check_bounds(v, model.mechanism.parameter(n))
+        _check_bounds(v, model.card.parameter(n))
     name = str(meta.get("name", Path(label).stem))
     return ParameterSet(name, MappingProxyType(ordered), MappingProxyType(dict(refs)), str(meta.get("title", "")), files,
                         population)

@@ -49,7 +49,7 @@ class Trajectory:
     @classmethod
     def build(cls, model: "CompiledModel", t: np.ndarray, Y: np.ndarray, p: np.ndarray, **kw: object) -> "Trajectory":
         obs = model.observe(t, Y, p)
-        units = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
+        units = {s.name: (s.unit, s.output_unit or s.unit) for s in model.card.states}
         units.update({o.name: (o.unit, o.output_unit or o.unit) for o in model.observables})
         for a in (t, Y, obs):
             a.setflags(write=False)

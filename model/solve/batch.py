@@ -187,9 +187,9 @@ def _stacked(peaks: Sequence[dict[int, float]]) -> dict[int, np.ndarray]:
 def _dosing_parameters(model: CompiledModel) -> list[int]:
     """Indices of the parameters dose events depend on: dose conversion, the routes' bioavailabilities, lags and
     scales (e.g. the volume, for an IV dose)."""
-    names = set(model.mechanism.dose_parameter_names)
-    for r in model.mechanism.dose_routes:
-        names |= {n for n in (r.bioavailability, r.lag) if n} | {str(x) for x in r.scale.free_symbols}
+    names = set(model.card.dose_parameter_names)
+    for r in model.card.dose_routes:
+        names |= {n for n in (r.bioavailability, r.lag) if n} | set(r.scale_parameters)
     return sorted(model.parameter_index(n) for n in names)
 
 
@@ -248,7 +248,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
     for n in names:
         if n not in obs_names and n not in state_names:
             raise Il2alsError(f"unknown output '{n}'{did_you_mean(n, obs_names + state_names)}")
-    units_all = {s.name: (s.unit, s.output_unit or s.unit) for s in model.mechanism.states}
+    units_all = {s.name: (s.unit, s.output_unit or s.unit) for s in model.card.states}
     units_all.update({o.name: (o.unit, o.output_unit or o.unit) for o in model.observables})
     factors = {n: _factor(*units_all[n]) for n in names}
     if initial is not None and np.shape(initial) != (N, len(model.state_names)):

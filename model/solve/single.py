@@ -69,12 +69,12 @@ class SolverOptions:
 
 def _fixed_mask(model: CompiledModel) -> np.ndarray:
     """The states the baseline holds at their declared initial values."""
-    return np.array([s.baseline == "fixed" for s in model.mechanism.states])
+    return np.array([s.baseline == "fixed" for s in model.card.states])
 
 
 def _held_mask(model: CompiledModel) -> np.ndarray:
     """The states a steady-state dose holds where they are: all but the dosing-driven modules' (the disease)."""
-    return ~np.isin(model.state_names, model.mechanism.dosing_driven_states)
+    return ~np.isin(model.state_names, model.card.dosing_driven_states)
 
 
 def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | None = None) -> np.ndarray:
@@ -138,7 +138,7 @@ def baseline_state(params: ParameterSet | np.ndarray, model: CompiledModel | Non
 @functools.lru_cache(maxsize=8)
 def _tolerance_floor(model: CompiledModel) -> np.ndarray:
     """Each state's declared ``tolerance_scale``, 1e-3 where none is declared: ``(n_states,)``, read-only."""
-    floor = np.array([1e-3 if s.tolerance_scale is None else s.tolerance_scale for s in model.mechanism.states])
+    floor = np.array([1e-3 if s.tolerance_scale is None else s.tolerance_scale for s in model.card.states])
     floor.flags.writeable = False
     return floor
 
@@ -430,7 +430,7 @@ def _on_engine(model: CompiledModel, p: np.ndarray, y0: np.ndarray, reg: Regimen
                                   options=BatchOptions(rtol=options.rtol, atol=options.atol), model=model)
     except SolverError as exc:
         raise SolverError(f"{name}: {exc}") from None
-    return np.column_stack([res[s.name][0] / _factor(s.unit, s.output_unit or s.unit) for s in model.mechanism.states])
+    return np.column_stack([res[s.name][0] / _factor(s.unit, s.output_unit or s.unit) for s in model.card.states])
 
 
 def simulate(params: "ParameterSet | Sequence[ParameterSet] | np.ndarray", regimen: "Regimen | str",

@@ -95,7 +95,7 @@ def sample_population(spec: PopulationSpec, n: int, rng: np.random.Generator, mo
     omega = np.array([spec.omega[k] for k in spec.varied])
     factor = np.array([spec.factor[k] for k in spec.varied])
     L = np.linalg.cholesky(spec.correlation)
-    upper = np.array([model.mechanism.parameter(k).upper for k in spec.varied])
+    upper = np.array([model.card.parameter(k).upper for k in spec.varied])
     i_res = model.parameter_index("mn_reserve_start")
     kept_P, kept_Y, kept_cov, screened, kept = [], [], [], 0, 0
     while kept < n:
