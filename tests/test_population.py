@@ -162,10 +162,11 @@ def test_auto_kernel_and_bad_kernel_name():
     np.testing.assert_allclose(b["treg_count"], a["treg_count"], rtol=1e-12, atol=0)
 
 
-def test_engine_output_buffer_is_reused_refilled_and_kept_per_thread():
+def test_engine_output_buffer_is_reused_and_kept_per_thread_and_never_shows_stale_values(monkeypatch):
     """#16: the engine's raw output array is kept between chunks and calls (fresh ~100 MB arrays cost ~0.1 s of
-    page faults each), refilled with NaN each time (so an unwritten value is never an earlier patient's), and
-    kept per thread (simulations in two threads never share it)."""
+    page faults each) and kept per thread (simulations in two threads never share it). It is not refilled
+    beforehand: the engine sets each patient's rows to NaN as it starts that patient, so a value left from an
+    earlier use never survives, and rows a failing patient does not reach are NaN (both kernels)."""
     import threading
 
     from il2als.solve import batch
@@ -176,8 +177,7 @@ def test_engine_output_buffer_is_reused_refilled_and_kept_per_thread():
     again = simulate_population(P[:7], regs[:7], "60 day", outputs=["treg_count", "survival"])  # a smaller shape
     assert batch._OUTPUT_BUFFER.values is buf
     np.testing.assert_array_equal(again["treg_count"], first["treg_count"][:7])
-    out = batch._nan_output((3, 5, 2))
-    assert out.base is buf and np.all(np.isnan(out))
+    assert batch._output_buffer((3, 5, 2)).base is buf
     seen = {}
 
     def run(k):
@@ -192,6 +192,29 @@ def test_engine_output_buffer_is_reused_refilled_and_kept_per_thread():
     assert seen[0][1] is not seen[1][1] and seen[0][1] is not buf
     for k in range(2):
         np.testing.assert_array_equal(seen[k][0], first["treg_count"])
+
+    stale = 7.25  # what an earlier use could have left in the buffer
+    kept = []
+
+    def planted(shape):
+        out = np.full(shape, stale)
+        kept.append(out)
+        return out
+
+    monkeypatch.setattr(batch, "_output_buffer", planted)
+    for kernel in ("lanes", "scalar"):
+        kept.clear()
+        res = simulate_population(P, regs, "60 day", outputs=["treg_count"],
+                                  options=BatchOptions(kernel=kernel, max_steps=300, on_failure="skip"))
+        out = kept[0]
+        failed = np.nonzero(res.status != 0)[0]
+        assert len(failed) and len(failed) < len(P)  # some patients run out of steps within 60 days, some not
+        assert not np.any(out == stale)
+        for j in failed:  # rows up to the failure written, every row after it NaN
+            unreached = np.isnan(out[j]).all(axis=1)
+            first = int(np.argmax(unreached))
+            assert unreached[-1] and unreached[first:].all() and np.isfinite(out[j][:first]).all()
+        assert np.all(np.isfinite(out[res.status == 0]))
 
 
 def test_engine_baselines_are_the_scipy_steady_state_after_a_quick_relaxation():

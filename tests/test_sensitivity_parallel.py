@@ -146,3 +146,23 @@ def test_cli_sensitivity_writes_tables_and_figures(tmp_path):
                               "--out", str(tmp_path / "bad")], capture_output=True, text=True, timeout=300)
         assert bad.returncode == 2 and msg in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
         assert not (tmp_path / "bad").exists()
+
+
+def test_pool_workers_start_with_one_blas_thread_and_no_huge_page_hint_and_the_caller_keeps_its_environment():
+    """#16: the process pool's workers (forked from the fork server, or spawned) run one BLAS thread and numpy without
+    its transparent-huge-page hint (their large short-lived result arrays cost ~0.1 s each to fault in where the
+    kernel compacts memory for them); the calling process's own environment is left as it was."""
+    import os
+
+    from il2als.studies import end_pool, run_tasks
+
+    before = {k: os.environ.get(k) for k in ("NUMPY_MADVISE_HUGEPAGE", "OPENBLAS_NUM_THREADS")}
+    if before["NUMPY_MADVISE_HUGEPAGE"] is not None:
+        pytest.skip("NUMPY_MADVISE_HUGEPAGE is set by the caller, whose value the pool keeps")
+    try:
+        got = run_tasks(os.getenv, [("NUMPY_MADVISE_HUGEPAGE",), ("OPENBLAS_NUM_THREADS",)], scheduler="processes",
+                        workers=1)
+    finally:
+        end_pool()
+    assert got == ["0", before["OPENBLAS_NUM_THREADS"] or "1"]
+    assert {k: os.environ.get(k) for k in before} == before

@@ -50,7 +50,7 @@ SERIAL = ("lu_factor", "lu_solve", "solve", "derivs", "step", "fixed_step_solve"
           "relax_and_polish", "baseline", "periodic", "patient")
 LANES_SERIAL = ("derivs_lanes", "step_lanes", "lane_load", "lane_finish", "lane_prepare", "lanes_needed",
                 "lanes_compact", "lanes_group")
-PARALLEL = ("population", "baselines", "population_lanes")
+PARALLEL = ("population", "baselines", "screen", "population_lanes")
 
 
 def lu_factor(a, piv):
@@ -335,7 +335,8 @@ def patient(y0, p, ev_t, ev_kind, ev_target, ev_value, ev_period, held, t_out, r
     """Integrate one patient from y0 at t=0 through its events (kinds as in :mod:`il2als.solve.events`: 0 bolus,
     1 infusion rate change, 2 steady-state dose, 3 reset to y0); fill out (n_times, n_states).
 
-    Returns (status, t_fail, total steps)."""
+    Returns (status, t_fail, total steps). Rows of out not reached (a failure) are NaN."""
+    out[:, :] = np.nan  # here, not over the whole chunk beforehand: the rows are written while still in cache
     n = len(y0)
     y = y0.copy()
     u = np.zeros(n)
@@ -403,6 +404,34 @@ def baselines(Yinit, P, fixed, atol, Y0, status):
 
 
 
+def screen(out, status, atol, neg_tol, flag):
+    """The outputs' checks after a chunk, one pass per patient, in parallel: for each patient whose status is OK,
+    flag[i] = 1 where an output is not finite; otherwise negatives within neg_tol x its state's absolute tolerance
+    are set to 0 in place (round-off of a state that decays to zero) and flag[i] = 2 where one went deeper (the
+    caller names it: il2als.solve.single.clip_negative, which this pass leaves nothing to clip for); else 0."""
+    N, n_t, n = out.shape
+    for i in prange(N):
+        flag[i] = 0
+        if status[i] != OK:
+            continue
+        finite = True
+        for k in range(n_t):
+            for j in range(n):
+                if not np.isfinite(out[i, k, j]):
+                    finite = False
+        if not finite:
+            flag[i] = 1
+            continue
+        for k in range(n_t):
+            for j in range(n):
+                v = out[i, k, j]
+                if v < 0:
+                    if v / atol[i, j] >= -neg_tol:
+                        out[i, k, j] = 0.0
+                    else:
+                        flag[i] = 2
+
+
 # ---- the lanes kernel: LANES patients side by side, the same method step for step ----
 #
 # Every lane runs patient() for one patient at a time: the events, outputs and step control below are patient()'s
@@ -459,8 +488,9 @@ def step_lanes(t, y, f0, h, p, u, a, ok, g1, g2, g3, g4, ynew, err, fs, c, th, n
             ynew[i * LANES + l] = y[i * LANES + l] + B1 * g1[i * LANES + l] + B2 * g2[i * LANES + l] + B3 * g3[i * LANES + l] + B4 * g4[i * LANES + l]
             err[i * LANES + l] = E1 * g1[i * LANES + l] + E2 * g2[i * LANES + l] + E3 * g3[i * LANES + l] + E4 * g4[i * LANES + l]
 
-def lane_load(l, i, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh):
-    """Start patient i in lane l, as patient() starts."""
+def lane_load(l, i, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh, out):
+    """Start patient i in lane l, as patient() starts (its outputs NaN until written)."""
+    out[i, :, :] = np.nan
     for j in range(Y0.shape[1]):
         y[j * LANES + l] = Y0[i, j]
         u[j * LANES + l] = 0.0
@@ -475,7 +505,7 @@ def lane_load(l, i, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fres
     fresh[l] = True
 
 def lane_finish(l, st, tf, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh, status, t_fail,
-                steps):
+                steps, out):
     """Record lane l's patient as patient() returns, and start the next one of the group (or idle the lane)."""
     i = pid[l]
     status[i] = st
@@ -483,7 +513,7 @@ def lane_finish(l, st, tf, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k
     steps[i] = total[l]
     pid[l] = -1
     if nxt < last:
-        lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh)
+        lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh, out)
         nxt += 1
     return nxt
 
@@ -502,7 +532,7 @@ def lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_per
             if t[l] < te and te - t[l] > 1e-13 * max(1.0, abs(te)):
                 if total[l] >= max_steps:
                     nxt = lane_finish(l, TOO_MANY_STEPS, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
-                                      total, pid, fresh, status, t_fail, steps)
+                                      total, pid, fresh, status, t_fail, steps, out)
                     continue
                 if h[l] > te - t[l]:
                     h[l] = te - t[l]
@@ -530,7 +560,7 @@ def lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_per
                     y[r * LANES + l] = yl[r]
                 if st != OK:
                     nxt = lane_finish(l, st, tl, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid,
-                                      fresh, status, t_fail, steps)
+                                      fresh, status, t_fail, steps, out)
                     failed = True
                     break
                 y[j * LANES + l] += ev_value[q]
@@ -548,7 +578,7 @@ def lane_prepare(l, nxt, last, Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_per
             k[l] += 1
         if tl >= T or k[l] >= n_out:
             nxt = lane_finish(l, OK, tl, nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh,
-                              status, t_fail, steps)
+                              status, t_fail, steps, out)
             continue
         te = T
         if e[l] < b and ev_t[e[l]] < T:
@@ -618,7 +648,7 @@ def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, he
     nl = LANES
     for l in range(LANES):
         if nxt < last:
-            lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh)
+            lane_load(l, nxt, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k, total, pid, fresh, out)
             nxt += 1
     while True:
         busy = 0
@@ -661,7 +691,7 @@ def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, he
                 h[l] *= SHRNK
                 if h[l] < hmin[l]:
                     nxt = lane_finish(l, STEP_TOO_SMALL, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
-                                      total, pid, fresh, status, t_fail, steps)
+                                      total, pid, fresh, status, t_fail, steps, out)
                 continue
             errmax = 0.0
             finite = True
@@ -677,14 +707,14 @@ def lanes_group(Y0, P, ev_t, ev_kind, ev_target, ev_value, ev_period, ev_ptr, he
                 h[l] *= SHRNK
                 if h[l] < hmin[l]:
                     nxt = lane_finish(l, NOT_FINITE, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
-                                      total, pid, fresh, status, t_fail, steps)
+                                      total, pid, fresh, status, t_fail, steps, out)
                 continue
             if errmax > 1.0:
                 hn = SAFETY * h[l] * errmax ** PSHRNK
                 h[l] = max(hn, SHRNK * h[l])
                 if h[l] < hmin[l]:
                     nxt = lane_finish(l, STEP_TOO_SMALL, t[l], nxt, last, Y0, P, ev_ptr, h_dose, y, p, u, t, h, e, k,
-                                      total, pid, fresh, status, t_fail, steps)
+                                      total, pid, fresh, status, t_fail, steps, out)
                 continue
             acc[l] = True
             errm[l] = errmax

@@ -142,20 +142,19 @@ _OUTPUT_BUFFER = threading.local()
 _KEEP_AT_MOST = 16 * 2**20
 
 
-def _nan_output(shape: tuple[int, int, int]) -> np.ndarray:
-    """A NaN-filled float64 array of ``shape`` for the engine to write into, reusing this thread's buffer from an
-    earlier chunk or call. A fresh array of ~100 MB costs ~0.1 s of page faults on some hosts (the 2,000-patient
-    expected effect paid it four times, 15% of its time); refilling a kept one, ~5 ms. The array never leaves
-    :func:`simulate_population` (what it returns is copied out of it)."""
+def _output_buffer(shape: tuple[int, int, int]) -> np.ndarray:
+    """A float64 array of ``shape`` for the engine to write into (each patient's rows are set to NaN by the
+    engine as it starts that patient, so rows a failure leaves unreached are NaN), reusing this thread's buffer
+    from an earlier chunk or call: a fresh array of ~100 MB costs ~0.1 s of page faults on some hosts (the
+    2,000-patient expected effect paid it four times). The array never leaves :func:`simulate_population` (what
+    it returns is copied out of it)."""
     size = int(np.prod(shape))
     if size > _KEEP_AT_MOST:
-        return np.full(shape, np.nan)
+        return np.empty(shape)
     buf = getattr(_OUTPUT_BUFFER, "values", None)
     if buf is None or buf.size < size:
         buf = _OUTPUT_BUFFER.values = np.empty(size)
-    out = buf[:size].reshape(shape)
-    out.fill(np.nan)
-    return out
+    return buf[:size].reshape(shape)
 
 
 #: patients per call of the generated ``observe`` after a chunk (bounds its temporaries: the stacked states of
@@ -272,7 +271,7 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             Y0, st0 = population_baselines(Pc, model)
         scale = _scales(model, Y0, Pc, _stacked(peaks[c0:c1]))
         atol = absolute_tolerances(model, Y0, scale, options.rtol, options.atol)
-        out = _nan_output((c1 - c0, len(t_out), ns))
+        out = _output_buffer((c1 - c0, len(t_out), ns))
         ptr = ev_ptr[c0:c1 + 1] - ev_ptr[c0]
         e0, e1 = ev_ptr[c0], ev_ptr[c1]
         st = np.zeros(c1 - c0, dtype=np.int64)
@@ -285,13 +284,15 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             eng.population(*args)
         report_compiled(eng)
         st = np.where(st0 != OK, st0, st)
-        st[(st == OK) & ~np.isfinite(out).all(axis=(1, 2))] = NOT_FINITE
+        flag = np.empty(c1 - c0, dtype=np.int64)  # the outputs' checks, one compiled pass (kernels.screen)
+        eng.screen(out, st, atol, NEGATIVE_TOLERANCE, flag)
+        st[flag == 1] = NOT_FINITE
         messages: dict[int, tuple[str, Callable[[], str]]] = {}
         for j in np.nonzero(st != OK)[0]:
             messages[j] = (f"patient {c0 + j}: {STATUS_TEXT.get(int(st[j]), 'failure')} at t = {t_fail[c0 + j]:.6g} "
                            f"day (regimen {regs[c0 + j].name})",
                            lambda j=j: diagnose(model, Pc[j], out[j], t_out, Y0[j], scale[j]))
-        for j in np.nonzero((st == OK) & (out < 0).any(axis=(1, 2)))[0]:
+        for j in np.nonzero(flag == 2)[0]:  # a state went negative beyond round-off: name it (nothing left to clip)
             neg, k = clip_negative(out[j], atol[j])
             if neg:
                 st[j] = NEGATIVE_STATE
@@ -304,15 +305,18 @@ def simulate_population(params: "Sequence[ParameterSet] | ParameterSet | np.ndar
             if options.on_failure == "fail":
                 raise SolverError(msg + "; " + detail() + SKIP_ADVICE)
             failures.append(msg)
-        good = np.nonzero(st == OK)[0]
-        for n in names:
-            values[n][c0:c1] = np.nan
+        bad = st != OK
+        good = np.nonzero(~bad)[0]
+        for n in names:  # one pass an output: a state's values scaled to its output unit; a failed patient's NaN
+            v = values[n][c0:c1]
             if n in state_names:
-                values[n][c0 + good] = out[good, :, state_names.index(n)] * factors[n]
+                np.multiply(out[:, :, state_names.index(n)], factors[n], out=v)
+            v[bad] = np.nan  # (an observable's other rows are written below)
         wanted = [n for n in names if n in obs_names and n not in state_names]
         for b0 in range(0, len(good) if wanted else 0, _OBSERVE_BLOCK):
             rows = good[b0:b0 + _OBSERVE_BLOCK]
-            obs = model.observe(np.tile(t_out, len(rows)), out[rows].reshape(-1, ns),
+            block = out[rows[0]:rows[-1] + 1] if rows[-1] - rows[0] + 1 == len(rows) else out[rows]  # a view if it can
+            obs = model.observe(np.tile(t_out, len(rows)), block.reshape(-1, ns),
                                 _RowParameters(Pc[rows], len(t_out)), [obs_names.index(n) for n in wanted])
             for q, n in enumerate(wanted):
                 values[n][c0 + rows] = obs[:, q].reshape(len(rows), -1) * factors[n]

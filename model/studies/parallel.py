@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from il2als._threads import one_blas_thread, restore
+from il2als._threads import pool_worker_environment, restore
 from il2als.errors import Il2alsError
 
 __all__ = ["describe", "end_pool", "run_tasks", "start_pool", "submit"]
@@ -159,7 +159,7 @@ def _pool(size: int, warm: str | None = None, wait: bool = True) -> ProcessPoolE
     end_pool()
     # the workers' environment: forked ones have the fork server's (started in _context), spawned ones inherit it
     # as they start (in submit)
-    old = one_blas_thread()
+    old = pool_worker_environment()
     pool = None
     try:
         ctx = _context()
