@@ -282,7 +282,7 @@ def test_reml_gradient_is_the_derivative_of_the_restricted_likelihood():
 def test_reml_newton_reaches_the_optimum_scipy_finds_and_trial_workers_need_no_scipy_optimize():
     """Issue #16: the REML fit's own Newton minimiser stops where the gradient vanishes, at the optimum that
     scipy's L-BFGS-B finds from the same start (same -2 log-likelihood to 1e-9, same variance parameters to 1e-4);
-    from a poor start too; a function with no minimum is reported as not converged; and a trial replicate's
+    from a poor start too; the two-stage start (each patient's own line) is within a few steps of it; a function with no minimum is reported as not converged; and a trial replicate's
     analysis leaves scipy.optimize unimported (its import cost every worker ~0.13 s)."""
     import subprocess
     import sys
@@ -298,6 +298,10 @@ def test_reml_newton_reaches_the_optimum_scipy_finds_and_trial_workers_need_no_s
         ref = minimize(f, start, jac=True, method="L-BFGS-B", options={"maxiter": 500, "ftol": 1e-14, "gtol": 1e-9})
         assert f(theta)[0] == pytest.approx(ref.fun, rel=1e-9)
         assert theta == pytest.approx(ref.x, rel=1e-4, abs=1e-4)
+    calls = []
+    theta, ok = survival._newton_minimise(lambda x: calls.append(1) or f(x), theta0)
+    assert ok and len(calls) <= 30  # the two-stage start is a few Newton steps from the optimum
+    assert np.max(np.abs(theta - theta0)) < 0.5
     x, ok = survival._newton_minimise(lambda x: (float(-x @ x), -2 * x), np.array([0.5, 0.1]), max_iter=20)
     assert not ok  # unbounded below: never "converged"
     code = ("import sys, numpy as np\n"

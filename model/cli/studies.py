@@ -178,6 +178,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
         if scheduler == "processes":  # queued first: one worker runs it while the others start the replicates
             print(said, file=sys.stderr, flush=True)
         expected = submit(expected_hazard_ratio, reg, spec, args.expected_n, args.seed, design=d, scheduler=scheduler)
+    if scheduler == "processes":  # the workers are still starting: load what writing the outputs needs meanwhile
+        from il2als.export.run_folder import prepare_outputs
+
+        prepare_outputs()
     res = run_trial(d, reg, spec, args.replicates, args.seed, scheduler=scheduler,
                     options=replace(TRIAL_OPTIONS, on_failure=args.on_failure),
                     progress=_progress("replicates") if args.replicates > 1 else None)
