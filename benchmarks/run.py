@@ -255,7 +255,8 @@ def startup(repeats: int = 5) -> None:
     for args in (["--version"], ["regimens"], ["params"]):
         t = median([sys.executable, "-m", "il2als", *args])
         print(f"start-up: il2als {' '.join(args):<10} {t:.2f} s = {t / ref:.1f}x the numpy import (target <= 5x)")
-    # the compiled model in a new process: generated source re-derived through sympy (cold) or read back (warm)
+    # the compiled model in a new process: built through sympy (cold) or read back from the model card and the
+    # generated source (warm: no sympy)
     code = [sys.executable, "-c", "from il2als.compiler import default_model; default_model()"]
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, "IL2ALS_CACHE_DIR": d}
@@ -266,8 +267,8 @@ def startup(repeats: int = 5) -> None:
 
         c = median(code, env, before=forget)
         w = median(code, env)
-        print(f"start-up: the compiled model in a new process {c:.2f} s without / {w:.2f} s with the cached "
-              f"generated source ({c - w:.2f} s saved a process)")
+        print(f"start-up: the compiled model in a new process {c:.2f} s built through sympy / {w:.2f} s from the "
+              f"cached model card and generated source, no sympy ({c - w:.2f} s saved a process)")
         one = [sys.executable, "-c", "from il2als import load_parameters, simulate_population; "
                "simulate_population([load_parameters('default')] * 40, 'mirocals', '640 day')"]
         t0 = time.perf_counter()
