@@ -10,7 +10,6 @@ from pathlib import Path
 from il2als import __version__
 from il2als.cli._common import _positive_int, _progress, _scheduler, _set_record, _spec, _split, _with_sets, _write_rows
 from il2als.errors import Il2alsError
-from il2als.results.metrics import stratum_labels, stratum_of
 
 __all__ = ["cmd_sensitivity", "cmd_scenario", "cmd_trial", "cmd_compare", "cmd_power", "cmd_design_phase3",
            "cmd_population", "cmd_biology"]
@@ -496,7 +495,7 @@ def cmd_population(args: argparse.Namespace) -> int:
 
     from il2als.compiler.codegen import default_model
     from il2als.export.run_folder import atomic_dir, finish_run
-    from il2als.results.metrics import DAYS_PER_MONTH
+    from il2als.results.metrics import DAYS_PER_MONTH, stratum_labels, stratum_of
     from il2als.solve.batch import simulate_population
     from il2als.studies.cohort import sample_population
 
