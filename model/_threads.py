@@ -46,7 +46,7 @@ def pool_worker_environment(env: MutableMapping[str, str] = os.environ) -> dict[
 
 
 def restore(old: dict[str, str | None], env: MutableMapping[str, str] = os.environ) -> None:
-    """Undo :func:`one_blas_thread`."""
+    """Undo :func:`one_blas_thread` or :func:`pool_worker_environment`."""
     for k, v in old.items():
         if v is None:
             env.pop(k, None)

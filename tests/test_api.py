@@ -376,3 +376,19 @@ def test_the_model_card_round_trips_and_a_new_process_simulates_without_sympy(tm
     assert run(replicate, dict(os.environ)) == ["False", repr(hr)]
     m = default_model()
     assert m.mechanism.parameter_names == m.parameter_names  # the symbolic mechanism, on demand
+
+
+def test_the_card_carries_every_declared_field_but_the_expressions():
+    """#16: the model card mirrors the mechanism's declarations (it cannot share their classes: anything in
+    il2als.mechanism imports sympy); a field added to a State, Parameter, Expression or DoseRoute must reach the
+    card too, or a process loaded from the card would silently lack it. Only the sympy expressions stay behind
+    (a route keeps the names of the parameters its scale uses)."""
+    from dataclasses import fields
+
+    from il2als.compiler import ExpressionCard, ParameterCard, RouteCard, StateCard
+    from il2als.mechanism.core import DoseRoute, Expression, Parameter, State
+
+    expressions = {"initial", "formula", "scale"}
+    for card, declared in ((StateCard, State), (ParameterCard, Parameter), (ExpressionCard, Expression),
+                           (RouteCard, DoseRoute)):
+        assert {f.name for f in fields(card)} - {"scale_parameters"} == {f.name for f in fields(declared)} - expressions

@@ -56,7 +56,8 @@ def _reml_objective(y: np.ndarray, X: np.ndarray, Z: np.ndarray, pid: np.ndarray
 
     Returns ``(objective, parts, theta0)``: ``objective(theta)`` is -2 REML log-likelihood (constants dropped) and
     its analytic gradient ``(4,)`` (1e300 and zeros where the covariance is not positive definite); ``parts(theta)``
-    gives ``X' V^-1 X`` and ``X' V^-1 y`` (and more) for the estimates; ``theta0`` is a starting point from OLS.
+    gives ``X' V^-1 X`` and ``X' V^-1 y`` (and more) for the estimates; ``theta0`` is the starting point
+    (:func:`_two_stage_start`).
     The likelihood is statsmodels' (Woodbury per patient over the patients' sufficient statistics: each evaluation
     is a few 2 x 2 and p x p products over the patients, ~30 us)."""
     ids, inv = np.unique(pid, return_inverse=True)
